@@ -1,0 +1,58 @@
+# Two commands from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STATIC := licensing/static
+GOVUK := node_modules/govuk-frontend/dist/govuk
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run serve setup assets migrate demo test test-postgres lint format typecheck clean
+
+setup: $(VENV)/.installed assets
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+# GOV.UK Frontend comes from the npm registry at set-up time; the copies are not committed.
+# They are served under /assets, where the compiled CSS expects its fonts and images.
+assets: $(STATIC)/govuk-frontend.min.css
+
+$(STATIC)/govuk-frontend.min.css: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	cp $(GOVUK)/govuk-frontend.min.css $(GOVUK)/govuk-frontend.min.js $(STATIC)/
+	cp -r $(GOVUK)/assets/. $(STATIC)/
+	touch $@
+
+migrate: setup
+	$(BIN)/licensing db upgrade
+
+demo: migrate
+	$(BIN)/licensing demo load --if-empty
+
+run: demo
+	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The same suite against PostgreSQL: the harness creates its own database and drops it.
+test-postgres: setup
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check licensing tests migrations benchmarks config.py wsgi.py
+	$(BIN)/ruff format --check licensing tests migrations config.py wsgi.py
+
+format: setup
+	$(BIN)/ruff format licensing tests migrations config.py wsgi.py
+	$(BIN)/ruff check --fix licensing tests migrations config.py wsgi.py
+
+typecheck: setup
+	$(BIN)/mypy licensing
+
+clean:
+	rm -rf $(VENV) node_modules $(STATIC)/govuk-frontend.min.* $(STATIC)/fonts $(STATIC)/images $(STATIC)/rebrand $(STATIC)/manifest.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""Configuration read from the environment.
+
+Every setting has one name and one place. `LICENSING_ENV` picks the profile
+(development, testing, production); the other variables override single values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is unsafe or incomplete."""
+
+
+class Config:
+    """Settings shared by every profile."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'licensing.db'}"
+    BASE_URL = "http://127.0.0.1:5000"
+    WTF_CSRF_ENABLED = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    PAGE_SIZE = 25
+    API_PAGE_SIZE = 50
+    API_MAX_PAGE_SIZE = 200
+    # Register uploads larger than this are refused before they are read.
+    MAX_CONTENT_LENGTH = 50 * 1024 * 1024
+    TESTING = False
+
+    @classmethod
+    def from_environment(cls) -> dict[str, object]:
+        """Return this profile's settings with environment overrides applied."""
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        for name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL"):
+            value = os.environ.get(name)
+            if value:
+                settings[name] = value
+        return settings
+
+
+class DevelopmentConfig(Config):
+    """Local use: SQLite under instance/, demo data, debug off by default."""
+
+
+class TestingConfig(Config):
+    """The test suite: CSRF stays on (tests post real tokens) unless a test turns it off."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"  # noqa: S105 - test profile only
+
+
+class ProductionConfig(Config):
+    """Production: PostgreSQL, secure cookies, and a real secret or no start."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+
+    @classmethod
+    def from_environment(cls) -> dict[str, object]:
+        """Refuse to start with the default secret key or without a database URL."""
+        settings = super().from_environment()
+        if settings["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "", None):
+            raise ConfigError("SECRET_KEY must be set in production")
+        if not os.environ.get("DATABASE_URL"):
+            raise ConfigError("DATABASE_URL must be set in production")
+        return settings
+
+
+PROFILES: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(env_name: str | None = None) -> dict[str, object]:
+    """Return the settings for `env_name` (default: $LICENSING_ENV or development)."""
+    name = env_name or os.environ.get("LICENSING_ENV", "development")
+    try:
+        profile = PROFILES[name]
+    except KeyError:
+        raise ConfigError(
+            f"LICENSING_ENV must be one of {', '.join(PROFILES)}, not {name!r}"
+        ) from None
+    return profile.from_environment()

@@ -1,0 +1,87 @@
+"""Licensing enforcement workflow engine: the Flask application factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFProtect
+from govuk_frontend_wtf.main import WTFormsHelpers
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
+
+from config import INSTANCE_DIR, load_config
+from licensing import db
+
+csrf = CSRFProtect()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from $LICENSING_ENV settings, with `overrides` applied last."""
+    settings = load_config(str((overrides or {}).get("ENV_NAME") or "") or None)
+    settings.update(overrides or {})
+
+    app = Flask(
+        __name__,
+        static_folder="static",
+        static_url_path="/assets",  # GOV.UK Frontend's CSS expects its fonts under /assets
+        template_folder=str(ROOT / "templates"),
+        instance_path=str(INSTANCE_DIR),
+    )
+    app.config.update(settings)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    app.jinja_loader = ChoiceLoader(
+        [
+            FileSystemLoader(str(ROOT / "templates")),
+            PrefixLoader(
+                {
+                    "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),
+                    "govuk_frontend_wtf": PackageLoader("govuk_frontend_wtf"),
+                }
+            ),
+        ]
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.jinja_env.add_extension("jinja2.ext.do")
+    WTFormsHelpers(app)
+    csrf.init_app(app)
+    db.init_app(app)
+
+    from licensing import templating
+    from licensing.api import api_bp
+    from licensing.auth import views as auth_views
+    from licensing.health import health_bp
+    from licensing.premises.views import premises_bp
+
+    templating.init_app(app)
+    auth_views.init_app(app)
+    app.register_blueprint(auth_views.auth_bp)
+    app.register_blueprint(premises_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
+
+    from licensing.cli import register_commands
+
+    register_commands(app)
+    _register_error_pages(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    from licensing.errors import DomainError
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError) -> tuple[str, int]:
+        return render_template("error.html", status=error.status, message=error.message), error.status
+
+    for status, title in ((403, "You do not have access"), (404, "Page not found"), (413, "File too large"), (405, "Not allowed")):
+
+        def handler(_error: Exception, status: int = status, title: str = title) -> tuple[str, int]:
+            return render_template("error.html", status=status, message=title), status
+
+        app.register_error_handler(status, handler)

@@ -1,0 +1,17 @@
+"""The only endpoints reachable without signing in. Each has its own test.
+
+Everything else is refused to an anonymous request by `licensing.auth.views.require_login`
+(pages redirect to sign-in; the API answers 401). Routes that carry their own secret
+(a calendar feed token, a metrics token) are listed here when they arrive.
+"""
+
+PUBLIC_ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "auth.login",  # the sign-in page itself
+        "static",  # GOV.UK Frontend CSS, JS, fonts and images
+        "health.healthz",  # load balancer probe; says only whether the database answers
+    }
+)
+
+# Endpoints that are public to the session check but verify a secret of their own.
+SECRET_BEARING_ENDPOINTS: frozenset[str] = frozenset()

@@ -1,0 +1,80 @@
+"""Sign in and out, the session loader, and the app-wide login requirement."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+
+from licensing.auth.forms import SignInForm
+from licensing.auth.models import User
+from licensing.auth.public import PUBLIC_ENDPOINTS, SECRET_BEARING_ENDPOINTS
+from licensing.auth.services import authenticate
+from licensing.db import get_session
+
+auth_bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+
+
+def init_app(app: Flask) -> None:
+    """Wire Flask-Login and refuse every non-public endpoint to anonymous requests."""
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def _load_user(user_id: str) -> User | None:
+        try:
+            user = get_session().get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def require_login() -> ResponseReturnValue | None:
+        """Deny by default: only endpoints in PUBLIC_ENDPOINTS skip the sign-in check.
+        The API blueprint checks its own bearer tokens."""
+        endpoint = request.endpoint or ""
+        if endpoint in PUBLIC_ENDPOINTS or endpoint in SECRET_BEARING_ENDPOINTS:
+            return None
+        if endpoint.startswith("api."):
+            return None
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site relative paths: never redirect off-site after sign-in.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("premises.index")
+
+
+@auth_bp.route("/sign-in", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Sign in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(url_for("premises.index"))
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = authenticate(get_session(), form.email.data or "", form.password.data or "")
+        if user is None:
+            form.email.errors = ["Enter a correct email address and password"]
+        else:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form)
+
+
+@auth_bp.post("/sign-out")
+@login_required
+def logout() -> ResponseReturnValue:
+    """Sign out (a POST, so a link elsewhere cannot sign someone out)."""
+    logout_user()
+    flash("You have signed out.", "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,200 @@
+"""The `licensing` command: a Flask CLI group over the app factory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from licensing.db import get_session
+from licensing.errors import DomainError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail(error: DomainError) -> None:
+    click.echo(f"Error: {error.message}", err=True)
+    sys.exit(1)
+
+
+def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+    """An Alembic config pointing at migrations/ and the given database."""
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    """Run the Alembic migrations up to `revision` on the given database."""
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the command groups to the app's CLI."""
+    from licensing.demo import demo_group
+
+    app.cli.add_command(db_group)
+    app.cli.add_command(authorities_group)
+    app.cli.add_command(users_group)
+    app.cli.add_command(tokens_group)
+    app.cli.add_command(premises_group)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(demo_group)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Migrate the configured database to the latest schema."""
+    from flask import current_app
+
+    upgrade_database(str(current_app.config["DATABASE_URL"]), revision)
+    click.echo("Database is up to date.")
+
+
+@click.group("authorities")
+def authorities_group() -> None:
+    """Licensing authorities (councils)."""
+
+
+@authorities_group.command("create")
+@click.argument("code")
+@click.argument("name")
+@with_appcontext
+def authorities_create(code: str, name: str) -> None:
+    """Add a licensing authority: CODE NAME."""
+    from licensing.auth.services import create_authority
+
+    try:
+        authority = create_authority(get_session(), code, name)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Created authority {authority.code}: {authority.name}")
+
+
+@click.group("users")
+def users_group() -> None:
+    """User accounts."""
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["officer", "supervisor", "council", "admin"]), required=True)
+@click.option("--authority", "authority_code", help="Licensing authority code (council users)")
+@click.option("--name", default="", help="Display name (defaults to the email)")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+@with_appcontext
+def users_create(email: str, role: str, authority_code: str | None, name: str, password_stdin: bool) -> None:
+    """Create a user; the password comes from stdin or a prompt, never an argument."""
+    from licensing.auth.services import create_user
+
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(get_session(), email, name or email, role, password, authority_code)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Created {user.role} {user.email}")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API bearer tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("email")
+@click.option("--label", default="", help="What the token is for")
+@with_appcontext
+def tokens_create(email: str, label: str) -> None:
+    """Print a new API token for EMAIL, alone on stdout. It is shown only once."""
+    from licensing.auth.services import create_token
+
+    try:
+        token = create_token(get_session(), email, label)
+    except DomainError as error:
+        _fail(error)
+    click.echo(token)
+
+
+@click.group("premises")
+def premises_group() -> None:
+    """The premises register."""
+
+
+@premises_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--authority", "authority_code", required=True, help="Licensing authority code")
+@click.option("--rejected-out", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows here as CSV")
+@with_appcontext
+def premises_import(file: Path, authority_code: str, rejected_out: Path | None) -> None:
+    """Import a council register (LGA PremisesLicences CSV) into one authority."""
+    from licensing.premises.models import RegisterImportRun
+    from licensing.premises.register_import import import_register, rejections_csv
+    from licensing.premises.services import authority_by_code
+
+    session = get_session()
+    try:
+        authority = authority_by_code(session, authority_code)
+        result = import_register(session, file.read_bytes(), file.name, authority, None)
+    except DomainError as error:
+        _fail(error)
+    click.echo(
+        f"read {result.read}\ncreated {result.created}\nupdated {result.updated}\n"
+        f"unchanged {result.unchanged}\nskipped {result.skipped}\nrejected {result.rejected}"
+    )
+    for line, reason in result.rejections[:20]:
+        click.echo(f"  line {line}: {reason}", err=True)
+    if result.rejected:
+        run = session.get(RegisterImportRun, result.run_id)
+        target = rejected_out or Path(f"register-import-{result.run_id}-rejected.csv")
+        if run is not None:
+            target.write_text(rejections_csv(run), encoding="utf-8")
+            click.echo(f"Rejected rows written to {target}", err=True)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check every hash chain; exit 1 and name the first broken link if any."""
+    from licensing.audit.services import verify_chains
+
+    result = verify_chains(get_session())
+    click.echo(result.describe())
+    if not result.ok:
+        sys.exit(1)
+
+
+def _create_app_for_cli() -> Flask:
+    from licensing import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app_for_cli, add_default_commands=True, help="Licensing enforcement workflow engine.")
+
+
+def main() -> None:
+    """Entry point of the `licensing` console script."""
+    cli()

@@ -1,0 +1,25 @@
+"""Imports every model so that metadata and mappers are complete (Alembic, tests)."""
+
+from licensing.audit.models import AuditEvent, AuditPersonalValue
+from licensing.auth.models import ApiToken, User
+from licensing.db import Base
+from licensing.premises.models import (
+    LicensingAuthority,
+    Premises,
+    RegisterImportRejection,
+    RegisterImportRun,
+    ReviewApplication,
+)
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "AuditPersonalValue",
+    "Base",
+    "LicensingAuthority",
+    "Premises",
+    "RegisterImportRejection",
+    "RegisterImportRun",
+    "ReviewApplication",
+    "User",
+]

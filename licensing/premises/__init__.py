@@ -1,0 +1,1 @@
+"""The premises register and its escalation workflow."""

@@ -1,0 +1,173 @@
+"""Forms for the register: find, add, edit, workflow events, register import."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from govuk_frontend_wtf.wtforms_widgets import (
+    GovDateInput,
+    GovFileInput,
+    GovRadioInput,
+    GovSelect,
+    GovSubmitInput,
+    GovTextArea,
+    GovTextInput,
+)
+from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from licensing.premises.models import LicenceStatus
+from licensing.premises.workflow import OUTCOMES
+
+DATE_FORMAT = "%d %m %Y"  # GOV.UK date input: day, month, year boxes
+
+
+class DetailsFields(FlaskForm):
+    """The editable details of a premises licence."""
+
+    name = StringField("Premises name", widget=GovTextInput(), validators=[DataRequired(message="Enter the premises name"), Length(max=300)])
+    address = TextAreaField("Address", widget=GovTextArea(), validators=[Length(max=1000)])
+    postcode = StringField("Postcode", widget=GovTextInput(), validators=[Length(max=16)])
+    uprn = StringField(
+        "UPRN",
+        description="Unique Property Reference Number, if known",
+        widget=GovTextInput(),
+        validators=[Optional(), Regexp(r"^\d{1,12}$", message="A UPRN is a number of up to 12 digits")],
+    )
+    latitude = StringField("Latitude", widget=GovTextInput(), validators=[Length(max=32)])
+    longitude = StringField("Longitude", widget=GovTextInput(), validators=[Length(max=32)])
+    licence_holder = StringField("Licence holder", widget=GovTextInput(), validators=[Length(max=300)])
+    dps = StringField("Designated premises supervisor (DPS)", widget=GovTextInput(), validators=[Length(max=300)])
+    licensable_activities = TextAreaField("Licensable activities", widget=GovTextArea(), validators=[Length(max=2000)])
+    opening_hours = TextAreaField("Opening hours", widget=GovTextArea(), validators=[Length(max=2000)])
+    licence_status = SelectField(
+        "Licence status",
+        widget=GovSelect(),
+        choices=[(s.value, s.value.capitalize()) for s in LicenceStatus],
+    )
+    case_officer_id = SelectField("Case officer", widget=GovSelect(), choices=[], validate_choice=False)
+
+
+class PremisesEditForm(DetailsFields):
+    """Edit an existing premises; names the version the officer saw."""
+
+    version = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(
+        "Why are you making this change?",
+        description="For example: DPS variation granted by the council on 3 March",
+        widget=GovTextArea(),
+        validators=[Length(max=2000)],
+    )
+    submit = SubmitField("Save changes", widget=GovSubmitInput())
+
+
+class PremisesCreateForm(DetailsFields):
+    """Add a premises to the register by hand."""
+
+    authority = SelectField("Licensing authority", widget=GovSelect(), choices=[], validators=[DataRequired(message="Choose the licensing authority")])
+    licence_number = StringField("Licence number", widget=GovTextInput(), validators=[DataRequired(message="Enter the licence number"), Length(max=64)])
+    submit = SubmitField("Add premises", widget=GovSubmitInput())
+
+
+class TransitionForm(FlaskForm):
+    """Fields every workflow event has: the version seen and a reason."""
+
+    version = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(
+        "Reason",
+        widget=GovTextArea(),
+        validators=[InputRequired(message="Give a reason"), Length(max=4000)],
+    )
+    submit = SubmitField("Confirm", widget=GovSubmitInput())
+
+
+class WarnForm(TransitionForm):
+    """Warn: a supervisor may override the evidence requirement with a reason."""
+
+    override_reason = TextAreaField(
+        "Override reason (supervisors only)",
+        description="Only when warning without recent evidence on the record",
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=2000)],
+    )
+
+
+class ApplyForReviewForm(TransitionForm):
+    """Standard review under s.51."""
+
+    application_date = DateField(
+        "Date of the application",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the application")],
+    )
+
+
+class SummaryReviewForm(TransitionForm):
+    """Summary review under s.53A with a superintendent's certificate."""
+
+    received_date = DateField(
+        "Date the licensing authority received it",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date it was received")],
+    )
+    received_time = StringField(
+        "Time received (24-hour, UK time)",
+        description="For example, 14:30",
+        widget=GovTextInput(),
+        validators=[InputRequired(message="Enter the time it was received"), Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 14:30")],
+    )
+    certificate_reference = StringField(
+        "Superintendent's certificate reference",
+        widget=GovTextInput(),
+        validators=[InputRequired(message="Enter the certificate reference"), Length(max=100)],
+    )
+
+
+class DeterminationForm(TransitionForm):
+    """The licensing sub-committee's determination of the review."""
+
+    outcome = RadioField(
+        "Outcome",
+        widget=GovRadioInput(),
+        choices=list(OUTCOMES.items()),
+        validators=[InputRequired(message="Choose the outcome")],
+    )
+    decision_date = DateField(
+        "Date of the decision",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the decision")],
+    )
+    suspended_until = DateField(
+        "Suspension ends (only for a suspension)",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[Optional()],
+    )
+
+
+EVENT_FORMS: dict[str, type[TransitionForm]] = {
+    "warn": WarnForm,
+    "stand_down": TransitionForm,
+    "apply_for_review": ApplyForReviewForm,
+    "apply_for_summary_review": SummaryReviewForm,
+    "withdraw_review": TransitionForm,
+    "record_determination": DeterminationForm,
+    "close_action": TransitionForm,
+}
+
+
+class RegisterImportForm(FlaskForm):
+    """Upload a council premises licence register (LGA PremisesLicences CSV)."""
+
+    authority = SelectField("Licensing authority", widget=GovSelect(), choices=[], validators=[DataRequired(message="Choose the licensing authority")])
+    register_file = FileField(
+        "Register file (CSV)",
+        widget=GovFileInput(),
+        validators=[FileRequired(message="Choose a CSV file"), FileAllowed(["csv", "txt"], message="The file must be a CSV file")],
+    )
+    submit = SubmitField("Import register", widget=GovSubmitInput())
+
+

@@ -1,0 +1,492 @@
+"""Premises register services: create, edit, move through the workflow, find, history.
+
+Services own the transaction: each public write validates, changes the record, appends
+the audit event and commits, or raises a DomainError having changed nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from licensing.audit.models import AuditEvent
+from licensing.audit.services import append_event, personal_values_for
+from licensing.auth.models import POLICE_ROLES, Role, User
+from licensing.auth.permissions import can_see_premises, premises_visible_to
+from licensing.db import utcnow
+from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
+from licensing.premises import workflow
+from licensing.premises.models import (
+    LicenceStatus,
+    LicensingAuthority,
+    Premises,
+    ReviewApplication,
+)
+
+# Fields an officer may edit, in the order forms and events list them.
+EDITABLE_FIELDS = (
+    "name",
+    "address",
+    "postcode",
+    "uprn",
+    "latitude",
+    "longitude",
+    "licence_holder",
+    "dps",
+    "licensable_activities",
+    "opening_hours",
+    "licence_status",
+    "case_officer_id",
+)
+# Names of private individuals: their values are kept off the immutable chain.
+PERSONAL_FIELDS = frozenset({"licence_holder", "dps"})
+
+STALE_MESSAGE = (
+    "Someone else changed this premises since you opened it. "
+    "Reload the page to see their change, then try again."
+)
+
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+
+
+def normalise_postcode(value: str) -> str:
+    """Upper-case a UK postcode with one space before the inward code; other text trimmed."""
+    cleaned = " ".join(value.upper().split())
+    match = _POSTCODE.match(cleaned)
+    return f"{match.group(1)} {match.group(2)}" if match else cleaned
+
+
+def clean_details(raw: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Validate and normalise editable premises fields; raise ValidationFailed naming them."""
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for name in EDITABLE_FIELDS:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if isinstance(value, str):
+            value = value.strip()
+        if name in ("latitude", "longitude"):
+            if value in (None, ""):
+                out[name] = None
+                continue
+            limit = 90.0 if name == "latitude" else 180.0
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                errors[name] = f"Enter the {name} as a number"
+                continue
+            if not -limit <= number <= limit:
+                errors[name] = f"The {name} must be between -{limit:g} and {limit:g}"
+                continue
+            out[name] = number
+        elif name == "uprn":
+            if value in (None, ""):
+                out[name] = None
+            elif not re.fullmatch(r"\d{1,12}", str(value)):
+                errors[name] = "A UPRN is a number of up to 12 digits"
+            else:
+                out[name] = str(value)
+        elif name == "licence_status":
+            if value not in set(LicenceStatus):
+                errors[name] = "Choose a licence status"
+            else:
+                out[name] = str(value)
+        elif name == "case_officer_id":
+            if value in (None, ""):
+                out[name] = None
+                continue
+            try:
+                officer = session.get(User, int(value))
+            except (TypeError, ValueError):
+                officer = None
+            if officer is None or officer.role not in POLICE_ROLES or not officer.active:
+                errors[name] = "The case officer must be an active police licensing user"
+            else:
+                out[name] = officer.id
+        elif name == "postcode":
+            out[name] = normalise_postcode(value or "")
+        elif name == "name":
+            if not value:
+                errors[name] = "Enter the premises name"
+            else:
+                out[name] = value
+        else:
+            out[name] = value or ""
+    if errors:
+        raise ValidationFailed("; ".join(errors.values()), errors)
+    return out
+
+
+def _changes(premises: Premises, cleaned: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {
+        name: (getattr(premises, name), value)
+        for name, value in cleaned.items()
+        if getattr(premises, name) != value
+    }
+
+
+def _change_payload(changes: dict[str, tuple[Any, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split changes into the chain's payload and the erasable personal values."""
+    payload: dict[str, Any] = {}
+    personal: dict[str, Any] = {}
+    for name, (old, new) in changes.items():
+        if name in PERSONAL_FIELDS:
+            payload[name] = {"personal": True}
+            personal[name] = (old, new)
+        else:
+            payload[name] = {"old": old, "new": new}
+    return payload, personal
+
+
+def _details_event_name(changed: set[str]) -> str:
+    if changed == {"dps"}:
+        return "dps_changed"
+    if changed == {"licence_holder"}:
+        return "licence_transferred"
+    if changed == {"case_officer_id"}:
+        return "case_officer_changed"
+    return "details_changed"
+
+
+def _require_police(actor: User | None) -> None:
+    if actor is not None and actor.role not in POLICE_ROLES and actor.role != Role.ADMIN:
+        raise Forbidden("Only the police licensing team can change the register")
+
+
+def authority_by_code(session: Session, code: str) -> LicensingAuthority:
+    """The licensing authority with this code, or NotFound."""
+    authority = session.scalar(
+        select(LicensingAuthority).where(LicensingAuthority.code == code.strip().upper())
+    )
+    if authority is None:
+        raise NotFound(f"No licensing authority with code {code!r}")
+    return authority
+
+
+def add_premises(
+    session: Session,
+    actor: User | None,
+    authority: LicensingAuthority,
+    licence_number: str,
+    details: dict[str, Any],
+    *,
+    commit: bool = True,
+    source: str = "manual",
+) -> Premises:
+    """Register a premises in monitoring, with its first audit event."""
+    _require_police(actor)
+    licence_number = (licence_number or "").strip()
+    if not licence_number:
+        raise ValidationFailed("Enter the licence number", {"licence_number": "Enter the licence number"})
+    if "name" not in details:
+        raise ValidationFailed("Enter the premises name", {"name": "Enter the premises name"})
+    cleaned = clean_details(details, session)
+    if "case_officer_id" not in cleaned and actor is not None and actor.role in POLICE_ROLES:
+        cleaned["case_officer_id"] = actor.id
+    exists = session.scalar(
+        select(Premises.id).where(
+            Premises.authority_id == authority.id, Premises.licence_number == licence_number
+        )
+    )
+    if exists:
+        raise Refused(f"{authority.name} already has a premises with licence number {licence_number}")
+    premises = Premises(
+        authority_id=authority.id,
+        licence_number=licence_number,
+        state=workflow.MONITORED,
+        **cleaned,
+    )
+    session.add(premises)
+    session.flush()
+    payload, personal = _change_payload({k: (None, v) for k, v in cleaned.items() if v not in (None, "")})
+    append_event(
+        session,
+        event="premises_registered",
+        actor_id=actor.id if actor else None,
+        premises_id=premises.id,
+        to_state=premises.state,
+        reason=None,
+        payload={"authority": authority.code, "licence_number": licence_number, "source": source, "fields": payload},
+        personal_values=personal,
+    )
+    if commit:
+        _commit(session)
+    return premises
+
+
+def update_details(
+    session: Session,
+    premises: Premises,
+    actor: User | None,
+    seen_version: int | None,
+    raw: dict[str, Any],
+    reason: str | None,
+    *,
+    commit: bool = True,
+    source: str = "manual",
+) -> bool:
+    """Apply edits to a premises record as one event; return False if nothing changed."""
+    _require_police(actor)
+    if seen_version is not None and seen_version != premises.version:
+        raise Conflict(STALE_MESSAGE)
+    cleaned = clean_details(raw, session)
+    changes = _changes(premises, cleaned)
+    if not changes:
+        return False
+    for name, (_old, new) in changes.items():
+        setattr(premises, name, new)
+    premises.updated_at = utcnow()
+    payload, personal = _change_payload(changes)
+    append_event(
+        session,
+        event=_details_event_name(set(changes)),
+        actor_id=actor.id if actor else None,
+        premises_id=premises.id,
+        reason=(reason or "").strip() or None,
+        payload={"changes": payload, "source": source, "version": premises.version + 1},
+        personal_values=personal,
+    )
+    if commit:
+        _commit(session)
+    return True
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        raise Conflict(STALE_MESSAGE) from None
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """The premises after an event, and the audit event that records it."""
+
+    premises: Premises
+    event: AuditEvent
+
+
+def apply_event(
+    session: Session,
+    premises: Premises,
+    actor: User,
+    event: str,
+    seen_version: int | None,
+    reason: str | None,
+    params: dict[str, Any] | None = None,
+) -> TransitionResult:
+    """Take a workflow event on a premises: check role, version, state, parameters and
+    guards; move the state through the machine; record it; commit. Raises Forbidden,
+    Conflict, Refused or ValidationFailed having changed nothing."""
+    params = dict(params or {})
+    if event not in workflow.EVENT_RULES:
+        raise Refused(f"Unknown event {event!r}")
+    rule = workflow.EVENT_RULES[event]
+    if actor.role not in rule.roles:
+        raise Forbidden(f"Your role ({actor.role}) may not {rule.label.lower()}")
+    if seen_version is None:
+        raise ValidationFailed("Say which version of the premises you saw", {"version": "Required"})
+    if seen_version != premises.version:
+        raise Conflict(STALE_MESSAGE)
+    workflow.check_allowed(premises.state, event)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Give a reason for this change", {"reason": "Give a reason"})
+    parsed = workflow.parse_parameters(event, params)
+    refusal = workflow.first_refusal(
+        workflow.GuardContext(premises=premises, actor=actor, event=event, params=parsed)
+    )
+    if refusal:
+        raise Refused(refusal)
+
+    from_state = premises.state
+    workflow.machine.add_model(premises, initial=premises.state)
+    try:
+        moved = premises.trigger(event, **parsed)  # type: ignore[attr-defined]
+    finally:
+        workflow.machine.remove_model(premises)
+    if not moved:  # pragma: no cover - check_allowed and guards ran first
+        raise Refused(f"{rule.label} is not possible now")
+    premises.updated_at = utcnow()
+    payload = _event_effects(session, premises, actor, event, parsed)
+    recorded = append_event(
+        session,
+        event=event,
+        actor_id=actor.id,
+        premises_id=premises.id,
+        from_state=from_state,
+        to_state=premises.state,
+        reason=reason,
+        payload=payload,
+    )
+    _commit(session)
+    return TransitionResult(premises, recorded)
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = value.isoformat() if isinstance(value, date | datetime) else value
+    return out
+
+
+def open_review(session: Session, premises_id: int) -> ReviewApplication | None:
+    """The premises' review application that is still open, if any."""
+    return session.scalar(
+        select(ReviewApplication)
+        .where(ReviewApplication.premises_id == premises_id, ReviewApplication.status == "open")
+        .order_by(ReviewApplication.id.desc())
+        .limit(1)
+    )
+
+
+def _event_effects(
+    session: Session, premises: Premises, actor: User, event: str, parsed: dict[str, Any]
+) -> dict[str, Any]:
+    """Records an event creates or closes besides the state; returns the event payload."""
+    payload = _jsonable(parsed)
+    payload["version"] = premises.version + 1
+    if event in ("apply_for_review", "apply_for_summary_review"):
+        review = ReviewApplication(
+            premises_id=premises.id,
+            kind="standard" if event == "apply_for_review" else "summary",
+            application_date=parsed.get("application_date"),
+            received_at=parsed.get("received_at"),
+            certificate_reference=parsed.get("certificate_reference"),
+            applied_by_id=actor.id,
+        )
+        session.add(review)
+        session.flush()
+        payload.update(review_id=review.id, review_kind=review.kind)
+    elif event in ("withdraw_review", "record_determination"):
+        review = open_review(session, premises.id)
+        if review is not None:
+            if event == "withdraw_review":
+                review.status = "withdrawn"
+            else:
+                review.status = "determined"
+                review.outcome = parsed["outcome"]
+                review.decision_date = parsed["decision_date"]
+                review.suspended_until = parsed.get("suspended_until")
+            payload["review_id"] = review.id
+    return payload
+
+
+# ---- reading ---------------------------------------------------------------------------
+
+
+def get_premises(session: Session, user: User, premises_id: int) -> Premises:
+    """A premises the user may see, or NotFound (also when it exists but is hidden)."""
+    premises = session.get(Premises, premises_id)
+    if premises is None or not can_see_premises(user, premises):
+        raise NotFound("No such premises")
+    return premises
+
+
+@dataclass(frozen=True)
+class PremisesFilter:
+    """What the premises list and API can filter on."""
+
+    state: str | None = None
+    authority: str | None = None
+    q: str | None = None
+
+
+def _filtered(user: User, filters: PremisesFilter) -> Select[tuple[Premises]]:
+    query = select(Premises).where(premises_visible_to(user))
+    if filters.state:
+        query = query.where(Premises.state == filters.state)
+    if filters.authority:
+        query = query.join(LicensingAuthority).where(
+            LicensingAuthority.code == filters.authority.strip().upper()
+        )
+    if filters.q:
+        term = filters.q.strip()
+        like = f"%{term.lower()}%"
+        squashed = f"%{term.replace(' ', '').upper()}%"
+        query = query.where(
+            or_(
+                func.lower(Premises.name).like(like),
+                func.lower(Premises.licence_number).like(like),
+                func.replace(Premises.postcode, " ", "").like(squashed),
+            )
+        )
+    return query
+
+
+def list_premises(
+    session: Session, user: User, filters: PremisesFilter, page: int, per_page: int
+) -> tuple[list[Premises], int]:
+    """One page of premises (ordered by name) and the total count, for the browser list."""
+    query = _filtered(user, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.order_by(Premises.name, Premises.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(items), total
+
+
+def premises_after(
+    session: Session, user: User, filters: PremisesFilter, after_id: int | None, limit: int
+) -> tuple[list[Premises], int | None]:
+    """Keyset page by id for the API: items and the cursor of the next page (or None)."""
+    query = _filtered(user, filters)
+    if after_id is not None:
+        query = query.where(Premises.id > after_id)
+    rows = list(session.scalars(query.order_by(Premises.id).limit(limit + 1)).all())
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of a premises' history, with who did it and any personal values."""
+
+    event: AuditEvent
+    actor_name: str
+    personal: dict[str, tuple[str | None, str | None]]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The event's payload as a dict."""
+        import json
+
+        value: dict[str, Any] = json.loads(self.event.payload)
+        return value
+
+
+def history(session: Session, premises: Premises) -> list[HistoryEntry]:
+    """The premises' events, newest first, with actors' names and erasable personal values."""
+    events = list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.premises_id == premises.id)
+            .order_by(AuditEvent.seq.desc())
+        ).all()
+    )
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    names = (
+        dict(session.execute(select(User.id, User.name).where(User.id.in_(actor_ids))).tuples().all())
+        if actor_ids
+        else {}
+    )
+    personal = personal_values_for(session, [e.id for e in events])
+    return [
+        HistoryEntry(
+            event=e,
+            actor_name=names.get(e.actor_id, "System") if e.actor_id else "System",
+            personal=personal.get(e.id, {}),
+        )
+        for e in events
+    ]

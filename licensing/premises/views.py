@@ -1,0 +1,298 @@
+"""Register pages: list and find, add, view with history, edit, workflow events, import.
+
+Views stay thin: validate the form, call one service, flash, redirect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from math import ceil
+from typing import Any, cast
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from licensing.auth.models import POLICE_ROLES, Role, User
+from licensing.auth.permissions import roles_required
+from licensing.db import get_session
+from licensing.errors import Conflict, DomainError, NotFound, ValidationFailed
+from licensing.premises import services, workflow
+from licensing.premises.forms import (
+    EVENT_FORMS,
+    PremisesCreateForm,
+    PremisesEditForm,
+    RegisterImportForm,
+    TransitionForm,
+)
+from licensing.premises.models import LicensingAuthority, Premises, RegisterImportRun
+from licensing.premises.register_import import import_register, rejections_csv
+from licensing.timeutil import LONDON
+
+premises_bp = Blueprint("premises", __name__)
+
+POLICE_AND_ADMIN = (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
+
+
+def _user() -> User:
+    return cast(User, current_user)
+
+
+def _authority_choices() -> list[tuple[str, str]]:
+    authorities = get_session().scalars(select(LicensingAuthority).order_by(LicensingAuthority.name))
+    return [("", "Choose an authority")] + [(a.code, a.name) for a in authorities]
+
+
+def _officer_choices() -> list[tuple[str, str]]:
+    officers = get_session().scalars(
+        select(User).where(User.role.in_([r.value for r in POLICE_ROLES]), User.active).order_by(User.name)
+    )
+    return [("", "Nobody yet")] + [(str(u.id), u.name) for u in officers]
+
+
+@premises_bp.get("/")
+def index() -> ResponseReturnValue:
+    """Home: the register (the dashboard arrives with its own issue)."""
+    return redirect(url_for("premises.list_premises"))
+
+
+@premises_bp.get("/premises")
+def list_premises() -> ResponseReturnValue:
+    """The register, filtered by state and authority, searched, paginated."""
+    state = request.args.get("state")
+    filters = services.PremisesFilter(
+        state=state if state in workflow.STATES else None,
+        authority=request.args.get("authority") or None,
+        q=(request.args.get("q") or "").strip()[:200] or None,
+    )
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    per_page = int(current_app.config["PAGE_SIZE"])
+    items, total = services.list_premises(get_session(), _user(), filters, page, per_page)
+    return render_template(
+        "premises/list.html",
+        items=items,
+        total=total,
+        page=page,
+        pages=max(ceil(total / per_page), 1),
+        filters=filters,
+        authorities=_authority_choices()[1:],
+    )
+
+
+def _transition_forms(premises: Premises, failed: dict[str, TransitionForm] | None = None) -> dict[str, TransitionForm]:
+    forms: dict[str, TransitionForm] = {}
+    for rule in workflow.events_available(premises.state, _user().role):
+        if failed and rule.name in failed:
+            forms[rule.name] = failed[rule.name]
+            continue
+        form = EVENT_FORMS[rule.name](prefix=rule.name, formdata=None)
+        form.version.data = str(premises.version)
+        forms[rule.name] = form
+    return forms
+
+
+def _render_detail(premises: Premises, failed: dict[str, TransitionForm] | None = None, status: int = 200, problem: str | None = None) -> ResponseReturnValue:
+    session = get_session()
+    return (
+        render_template(
+            "premises/detail.html",
+            premises=premises,
+            forms=_transition_forms(premises, failed),
+            rules=workflow.EVENT_RULES,
+            history=services.history(session, premises),
+            review=services.open_review(session, premises.id),
+            problem=problem,
+            can_edit=_user().role in POLICE_ROLES,
+        ),
+        status,
+    )
+
+
+@premises_bp.get("/premises/<int:premises_id>")
+def show(premises_id: int) -> ResponseReturnValue:
+    """A premises: details, state, the events the user may take now, and its history."""
+    premises = services.get_premises(get_session(), _user(), premises_id)
+    return _render_detail(premises)
+
+
+def _event_params(event: str, form: TransitionForm) -> dict[str, Any]:
+    data = {k: v for k, v in form.data.items() if k not in ("version", "reason", "submit", "csrf_token")}
+    if event == "apply_for_summary_review":
+        day = data.pop("received_date")
+        hour, minute = (int(x) for x in str(data.pop("received_time")).split(":"))
+        data["received_at"] = datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON)
+    return data
+
+
+@premises_bp.post("/premises/<int:premises_id>/events/<event>")
+@roles_required(Role.OFFICER, Role.SUPERVISOR)
+def take_event(premises_id: int, event: str) -> ResponseReturnValue:
+    """Take one workflow event on a premises from its form on the premises page."""
+    session = get_session()
+    premises = services.get_premises(session, _user(), premises_id)
+    if event not in EVENT_FORMS:
+        raise NotFound("No such event")
+    form = EVENT_FORMS[event](prefix=event)
+    if not form.validate_on_submit():
+        return _render_detail(premises, {event: form}, 422)
+    try:
+        version = int(form.version.data or 0)
+        services.apply_event(
+            session, premises, _user(), event, version, form.reason.data, _event_params(event, form)
+        )
+    except Conflict as error:
+        session.rollback()
+        premises = services.get_premises(session, _user(), premises_id)
+        return _render_detail(premises, status=409, problem=error.message)
+    except ValidationFailed as error:
+        session.rollback()
+        _attach_errors(form, error)
+        return _render_detail(premises, {event: form}, 422)
+    except DomainError as error:
+        session.rollback()
+        if error.status in (403, 404):
+            raise
+        form.reason.errors = [error.message]
+        return _render_detail(premises, {event: form}, error.status)
+    flash(f"{workflow.EVENT_RULES[event].label}: done. The premises is now {workflow.STATE_LABELS[premises.state].lower()}.", "success")
+    return redirect(url_for("premises.show", premises_id=premises.id))
+
+
+def _attach_errors(form: Any, error: ValidationFailed) -> None:
+    placed = False
+    for name, message in error.errors.items():
+        field = getattr(form, name, None)
+        if field is None and name == "received_at":
+            field = getattr(form, "received_date", None)
+        if field is not None:
+            field.errors = [message]
+            placed = True
+    if not placed:
+        target = getattr(form, "reason", None) or getattr(form, "name", None)
+        if target is not None:
+            target.errors = [error.message]
+
+
+@premises_bp.route("/premises/<int:premises_id>/edit", methods=["GET", "POST"])
+@roles_required(Role.OFFICER, Role.SUPERVISOR)
+def edit(premises_id: int) -> ResponseReturnValue:
+    """Edit a premises' details; a stale version is a conflict, never an overwrite."""
+    session = get_session()
+    premises = services.get_premises(session, _user(), premises_id)
+    form = PremisesEditForm(obj=premises if request.method == "GET" else None)
+    form.case_officer_id.choices = _officer_choices()
+    if request.method == "GET":
+        form.version.data = str(premises.version)
+        form.case_officer_id.data = str(premises.case_officer_id or "")
+        form.uprn.data = premises.uprn or ""
+        form.latitude.data = "" if premises.latitude is None else str(premises.latitude)
+        form.longitude.data = "" if premises.longitude is None else str(premises.longitude)
+    status = 200
+    problem = None
+    if form.validate_on_submit():
+        changes = {name: getattr(form, name).data for name in services.EDITABLE_FIELDS}
+        try:
+            changed = services.update_details(
+                session, premises, _user(), int(form.version.data or 0), changes, form.reason.data
+            )
+        except Conflict as error:
+            session.rollback()
+            problem, status = error.message, 409
+        except ValidationFailed as error:
+            session.rollback()
+            _attach_errors(form, error)
+            status = 422
+        else:
+            flash("Changes saved." if changed else "Nothing changed.", "success")
+            return redirect(url_for("premises.show", premises_id=premises.id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("premises/edit.html", form=form, premises=premises, problem=problem), status
+
+
+@premises_bp.route("/premises/new", methods=["GET", "POST"])
+@roles_required(Role.OFFICER, Role.SUPERVISOR)
+def create() -> ResponseReturnValue:
+    """Add a premises to the register by hand."""
+    session = get_session()
+    form = PremisesCreateForm()
+    form.authority.choices = _authority_choices()
+    form.case_officer_id.choices = _officer_choices()
+    if request.method == "GET":
+        form.case_officer_id.data = str(_user().id)
+    status = 200
+    if form.validate_on_submit():
+        details = {name: getattr(form, name).data for name in services.EDITABLE_FIELDS}
+        try:
+            authority = services.authority_by_code(session, form.authority.data or "")
+            premises = services.add_premises(session, _user(), authority, form.licence_number.data or "", details)
+        except ValidationFailed as error:
+            session.rollback()
+            _attach_errors(form, error)
+            status = 422
+        except DomainError as error:
+            session.rollback()
+            form.licence_number.errors = [error.message]
+            status = 422
+        else:
+            flash("Premises added.", "success")
+            return redirect(url_for("premises.show", premises_id=premises.id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("premises/new.html", form=form), status
+
+
+@premises_bp.route("/premises/import", methods=["GET", "POST"])
+@roles_required(*POLICE_AND_ADMIN)
+def import_page() -> ResponseReturnValue:
+    """Upload a council register (LGA PremisesLicences CSV) and see what happened."""
+    session = get_session()
+    form = RegisterImportForm()
+    form.authority.choices = _authority_choices()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.register_file.data
+        try:
+            authority = services.authority_by_code(session, form.authority.data or "")
+            result = import_register(session, upload.read(), upload.filename or "register.csv", authority, _user())
+        except ValidationFailed as error:
+            session.rollback()
+            form.register_file.errors = [error.message]
+            status = 422
+        except NotFound as error:
+            form.authority.errors = [error.message]
+            status = 422
+        else:
+            flash(f"Register imported: {result.summary()}.", "success")
+            return redirect(url_for("premises.import_run", run_id=result.run_id))
+    elif request.method == "POST":
+        status = 422
+    runs = session.scalars(select(RegisterImportRun).order_by(RegisterImportRun.id.desc()).limit(10)).all()
+    return render_template("premises/import.html", form=form, runs=runs), status
+
+
+def _run_or_404(run_id: int) -> RegisterImportRun:
+    run = get_session().get(RegisterImportRun, run_id)
+    if run is None:
+        raise NotFound("No such import")
+    return run
+
+
+@premises_bp.get("/premises/import/<int:run_id>")
+@roles_required(*POLICE_AND_ADMIN)
+def import_run(run_id: int) -> ResponseReturnValue:
+    """The counts of one register import and its rejected rows."""
+    return render_template("premises/import_run.html", run=_run_or_404(run_id))
+
+
+@premises_bp.get("/premises/import/<int:run_id>/rejected.csv")
+@roles_required(*POLICE_AND_ADMIN)
+def import_rejections(run_id: int) -> ResponseReturnValue:
+    """Download the rejected rows of an import as CSV, each with its line and reason."""
+    run = _run_or_404(run_id)
+    return Response(
+        rejections_csv(run),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="register-import-{run.id}-rejected.csv"'},
+    )

@@ -1,0 +1,289 @@
+"""The escalation workflow: states, events, who may take them, and the guards.
+
+One module-level `transitions.Machine` knows the graph. Rules about people and facts
+(roles, required fields, guards) live here too, so every refusal has one source and a
+reason a person can read. Services attach a premises to the machine only for the length
+of one event (see `licensing.premises.services.apply_event`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from transitions import EventData, Machine
+
+from licensing.auth.models import Role
+from licensing.errors import Refused, ValidationFailed
+from licensing.timeutil import london_today, parse_instant
+
+MONITORED, WARNED, REVIEW, ACTION = "monitored", "warned", "review", "action"
+STATES = [MONITORED, WARNED, REVIEW, ACTION]
+STATE_LABELS = {
+    MONITORED: "Monitored",
+    WARNED: "Warned",
+    REVIEW: "Under review",
+    ACTION: "Action",
+}
+
+OUTCOMES = {
+    "no_action": "No action",
+    "modify_conditions": "Modify the conditions of the licence",
+    "exclude_activity": "Exclude a licensable activity",
+    "remove_dps": "Remove the designated premises supervisor",
+    "suspend": "Suspend the licence (up to 3 months)",
+    "revoke": "Revoke the licence",
+}
+
+
+def _is_no_action(event: EventData) -> bool:
+    return bool(event.kwargs.get("outcome") == "no_action")
+
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "warn", "source": MONITORED, "dest": WARNED},
+    {"trigger": "stand_down", "source": WARNED, "dest": MONITORED},
+    {"trigger": "apply_for_review", "source": WARNED, "dest": REVIEW},
+    {"trigger": "apply_for_summary_review", "source": [MONITORED, WARNED], "dest": REVIEW},
+    {"trigger": "withdraw_review", "source": REVIEW, "dest": WARNED},
+    # A determination of "no action" returns the premises to monitoring; any other
+    # outcome moves it to action.
+    {
+        "trigger": "record_determination",
+        "source": REVIEW,
+        "dest": MONITORED,
+        "conditions": [_is_no_action],
+    },
+    {"trigger": "record_determination", "source": REVIEW, "dest": ACTION, "unless": [_is_no_action]},
+    {"trigger": "close_action", "source": ACTION, "dest": MONITORED},
+]
+
+# The one machine. Premises are added for one event and removed in `finally`.
+machine = Machine(
+    model=None,
+    states=STATES,
+    transitions=TRANSITIONS,
+    initial=MONITORED,
+    auto_transitions=False,
+    send_event=True,
+)
+
+POLICE = frozenset({Role.OFFICER, Role.SUPERVISOR})
+SUPERVISOR_ONLY = frozenset({Role.SUPERVISOR})
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """What an event needs: who may take it and which parameters it carries."""
+
+    name: str
+    label: str
+    roles: frozenset[Role]
+    parameters: tuple[str, ...] = ()
+    hint: str = ""
+
+
+EVENT_RULES: dict[str, EventRule] = {
+    rule.name: rule
+    for rule in [
+        EventRule("warn", "Warn", POLICE, ("override_reason",), "Send a warning: monitored to warned."),
+        EventRule("stand_down", "Stand down", POLICE, (), "Return a warned premises to monitoring."),
+        EventRule(
+            "apply_for_review",
+            "Apply for a review (s.51)",
+            SUPERVISOR_ONLY,
+            ("application_date",),
+            "Standard review application to the licensing authority.",
+        ),
+        EventRule(
+            "apply_for_summary_review",
+            "Apply for a summary review (s.53A)",
+            SUPERVISOR_ONLY,
+            ("received_at", "certificate_reference"),
+            "Serious crime or disorder, with a superintendent's certificate.",
+        ),
+        EventRule("withdraw_review", "Withdraw the review", SUPERVISOR_ONLY, (), ""),
+        EventRule(
+            "record_determination",
+            "Record the determination",
+            SUPERVISOR_ONLY,
+            ("outcome", "decision_date", "suspended_until"),
+            "The licensing sub-committee's decision.",
+        ),
+        EventRule("close_action", "Close the action", SUPERVISOR_ONLY, (), "Return to monitoring."),
+    ]
+}
+
+
+def events_from(state: str) -> list[str]:
+    """The events the machine allows from `state`, in a stable order."""
+    allowed = set(machine.get_triggers(state))
+    return [name for name in EVENT_RULES if name in allowed]
+
+
+def events_available(state: str, role: str) -> list[EventRule]:
+    """The events a user with `role` could take on a premises in `state`."""
+    return [EVENT_RULES[name] for name in events_from(state) if role in EVENT_RULES[name].roles]
+
+
+# ---- parameters ------------------------------------------------------------------------
+
+
+def _text(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{name} must be text", {name: "Must be text"})
+    value = value.strip()
+    return value or None
+
+
+def _date(params: dict[str, Any], name: str) -> date | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be a date in the form YYYY-MM-DD", {name: "Enter a real date"}
+        ) from None
+
+
+def _instant(params: dict[str, Any], name: str) -> datetime | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_instant(str(value))
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} must be an ISO 8601 date and time", {name: "Enter a real date and time"}
+        ) from None
+
+
+def _require(value: Any, name: str, message: str) -> Any:
+    if value is None:
+        raise ValidationFailed(message, {name: message})
+    return value
+
+
+def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Check and convert an event's parameters; raise ValidationFailed naming the field."""
+    today = london_today()
+    out: dict[str, Any] = {}
+    if event == "warn":
+        out["override_reason"] = _text(params, "override_reason")
+    elif event == "apply_for_review":
+        applied = _require(
+            _date(params, "application_date"),
+            "application_date",
+            "Enter the date the review application was made",
+        )
+        if applied > today:
+            raise ValidationFailed(
+                "The application date cannot be in the future",
+                {"application_date": "The application date cannot be in the future"},
+            )
+        out["application_date"] = applied
+    elif event == "apply_for_summary_review":
+        received = _require(
+            _instant(params, "received_at"),
+            "received_at",
+            "Enter when the licensing authority received the application",
+        )
+        out["received_at"] = received
+        out["certificate_reference"] = _require(
+            _text(params, "certificate_reference"),
+            "certificate_reference",
+            "Enter the reference of the superintendent's certificate",
+        )
+    elif event == "record_determination":
+        outcome = _require(_text(params, "outcome"), "outcome", "Choose the outcome")
+        if outcome not in OUTCOMES:
+            raise ValidationFailed(
+                f"outcome must be one of {', '.join(OUTCOMES)}", {"outcome": "Choose the outcome"}
+            )
+        decided = _require(
+            _date(params, "decision_date"), "decision_date", "Enter the date of the decision"
+        )
+        if decided > today:
+            raise ValidationFailed(
+                "The decision date cannot be in the future",
+                {"decision_date": "The decision date cannot be in the future"},
+            )
+        out.update(outcome=outcome, decision_date=decided)
+        if outcome == "suspend":
+            until = _require(
+                _date(params, "suspended_until"),
+                "suspended_until",
+                "Enter the date the suspension ends",
+            )
+            if not decided < until <= _add_months(decided, 3):
+                raise ValidationFailed(
+                    "A suspension ends after the decision and lasts at most three months",
+                    {"suspended_until": "A suspension can last at most three months"},
+                )
+            out["suspended_until"] = until
+    return out
+
+
+def _add_months(start: date, months: int) -> date:
+    month = start.month - 1 + months
+    year = start.year + month // 12
+    month = month % 12 + 1
+    for day in (start.day, 30, 29, 28):
+        try:
+            return date(year, month, day)
+        except ValueError:
+            continue
+    return start + timedelta(days=months * 30)  # unreachable: day 28 always exists
+
+
+# ---- guards ----------------------------------------------------------------------------
+
+
+@dataclass
+class GuardContext:
+    """What a guard may look at: the premises, the actor, the parsed parameters."""
+
+    premises: Any
+    actor: Any
+    event: str
+    params: dict[str, Any]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+Guard = Callable[[GuardContext], str | None]
+
+# Each event's guards, in order. A guard returns None to allow, or the reason it refuses.
+# Later issues add guards here (evidence before a warning, an issued bundle before a review).
+GUARDS: dict[str, list[Guard]] = {name: [] for name in EVENT_RULES}
+
+
+def first_refusal(context: GuardContext) -> str | None:
+    """Run the event's guards; return the first refusal reason, or None."""
+    for guard in GUARDS.get(context.event, []):
+        reason = guard(context)
+        if reason:
+            return reason
+    return None
+
+
+def check_allowed(state: str, event: str) -> None:
+    """Refuse an event the machine does not allow from this state, saying why."""
+    if event not in EVENT_RULES:
+        raise Refused(f"Unknown event {event!r}")
+    if event not in events_from(state):
+        allowed = ", ".join(events_from(state)) or "none"
+        raise Refused(
+            f"{EVENT_RULES[event].label} is not possible while the premises is "
+            f"{STATE_LABELS[state].lower()} (possible now: {allowed})"
+        )

@@ -1,0 +1,208 @@
+"""Test harness: every database is built by the real Alembic migrations.
+
+SQLite (default): the migrations run once into a template file; each test gets a copy.
+PostgreSQL (TEST_DATABASE_URL=postgresql+psycopg://…/anydb): the harness creates a
+uniquely named database, migrates it once, empties it after each test, and drops it at
+the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from licensing import create_app
+from licensing.auth.models import User
+from licensing.auth.services import create_authority, create_user
+from licensing.cli import upgrade_database
+from licensing.db import get_session
+from licensing.premises import services
+from licensing.premises.models import LicensingAuthority, Premises
+
+PASSWORD = "correct-horse-battery-staple"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which database this run uses."""
+    return f"database: {'PostgreSQL' if ON_POSTGRES else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if ON_POSTGRES:
+        server = make_url(TEST_DATABASE_URL)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        name = f"licensing_test_{worker}_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        try:
+            upgrade_database(url)
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        upgrade_database(f"sqlite:///{path}")
+        yield str(path)
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
+        # Replica mode switches off the append-only triggers for the clean-up only.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(_database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test."""
+    if ON_POSTGRES:
+        yield _database_template
+        _empty_postgres(_database_template)
+    else:
+        path = tmp_path / "test.db"
+        shutil.copyfile(_database_template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app on this test's database."""
+    application = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url})
+    yield application
+    application.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session inside an app context, as a CLI command or request would have."""
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser-like test client (cookies kept between requests)."""
+    return app.test_client()
+
+
+# ---- factories: everything goes through the domain services ------------------------
+
+
+@pytest.fixture
+def make_authority(session: Session) -> Callable[..., LicensingAuthority]:
+    """Create a licensing authority."""
+
+    def make(code: str = "LIV", name: str | None = None) -> LicensingAuthority:
+        return create_authority(session, code, name or f"{code} Council")
+
+    return make
+
+
+@pytest.fixture
+def make_user(session: Session) -> Callable[..., User]:
+    """Create a user of a role (council users need an authority code)."""
+    counter = {"n": 0}
+
+    def make(role: str = "officer", authority: str | None = None, email: str | None = None) -> User:
+        counter["n"] += 1
+        address = email or f"{role}{counter['n']}@example.test"
+        return create_user(session, address, f"{role.title()} {counter['n']}", role, PASSWORD, authority)
+
+    return make
+
+
+@pytest.fixture
+def make_premises(session: Session) -> Callable[..., Premises]:
+    """Create a premises through the register service."""
+    counter = {"n": 0}
+
+    def make(authority: LicensingAuthority, actor: User | None = None, **details: Any) -> Premises:
+        counter["n"] += 1
+        licence = details.pop("licence_number", f"PL/{counter['n']:04d}")
+        details.setdefault("name", f"Test Premises {counter['n']}")
+        details.setdefault("licence_holder", "Holder Ltd")
+        details.setdefault("dps", f"Supervisor {counter['n']}")
+        return services.add_premises(session, actor, authority, licence, details)
+
+    return make
+
+
+@pytest.fixture
+def world(make_authority, make_user, make_premises) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Two authorities, one user of each role (council users for both), one premises each."""
+    liv = make_authority("LIV", "Liverpool City Council")
+    sef = make_authority("SEF", "Sefton Council")
+    officer = make_user("officer")
+    return {
+        "liv": liv,
+        "sef": sef,
+        "officer": officer,
+        "supervisor": make_user("supervisor"),
+        "admin": make_user("admin"),
+        "council": make_user("council", "LIV"),
+        "other_council": make_user("council", "SEF"),
+        "premises": make_premises(liv, officer, name="The Crown"),
+        "other_premises": make_premises(sef, officer, name="The Swan"),
+    }
+
+
+def move(session: Session, premises: Premises, actor: User, event: str, reason: str = "Because", **params: Any) -> Premises:
+    """Take a workflow event through the service, with the premises' current version."""
+    return services.apply_event(session, premises, actor, event, premises.version, reason, params).premises
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token in a rendered page."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
+    """Sign in through the real sign-in form (CSRF and all)."""
+    page = client.get("/sign-in")
+    response = client.post(
+        "/sign-in",
+        data={"email": user.email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
