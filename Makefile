@@ -44,7 +44,7 @@ test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check licensing tests migrations benchmarks config.py wsgi.py
+	$(BIN)/ruff check licensing tests migrations $(wildcard benchmarks) config.py wsgi.py
 	$(BIN)/ruff format --check licensing tests migrations config.py wsgi.py
 
 format: setup
