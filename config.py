@@ -36,6 +36,7 @@ class Config:
     # Register uploads larger than this are refused before they are read.
     MAX_CONTENT_LENGTH = 50 * 1024 * 1024
     TESTING = False
+    FAST_PASSWORD_HASHING = False
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:
@@ -58,6 +59,7 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key"  # noqa: S105 - test profile only
+    FAST_PASSWORD_HASHING = True
 
 
 class ProductionConfig(Config):

@@ -55,12 +55,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing.api import api_bp
     from licensing.auth import views as auth_views
     from licensing.health import health_bp
+    from licensing.incidents.views import incidents_bp
     from licensing.premises.views import premises_bp
 
     templating.init_app(app)
     auth_views.init_app(app)
     app.register_blueprint(auth_views.auth_bp)
     app.register_blueprint(premises_bp)
+    app.register_blueprint(incidents_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
@@ -77,9 +79,16 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> tuple[str, int]:
-        return render_template("error.html", status=error.status, message=error.message), error.status
+        return render_template(
+            "error.html", status=error.status, message=error.message
+        ), error.status
 
-    for status, title in ((403, "You do not have access"), (404, "Page not found"), (413, "File too large"), (405, "Not allowed")):
+    for status, title in (
+        (403, "You do not have access"),
+        (404, "Page not found"),
+        (413, "File too large"),
+        (405, "Not allowed"),
+    ):
 
         def handler(_error: Exception, status: int = status, title: str = title) -> tuple[str, int]:
             return render_template("error.html", status=status, message=title), status

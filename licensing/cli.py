@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from flask import Flask
@@ -12,15 +13,18 @@ from flask.cli import FlaskGroup, with_appcontext
 from licensing.db import get_session
 from licensing.errors import DomainError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _fail(error: DomainError) -> None:
+def _fail(error: DomainError) -> NoReturn:
     click.echo(f"Error: {error.message}", err=True)
     sys.exit(1)
 
 
-def alembic_config(database_url: str):  # type: ignore[no-untyped-def]
+def alembic_config(database_url: str) -> AlembicConfig:
     """An Alembic config pointing at migrations/ and the given database."""
     from alembic.config import Config as AlembicConfig
 
@@ -93,12 +97,16 @@ def users_group() -> None:
 
 @users_group.command("create")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["officer", "supervisor", "council", "admin"]), required=True)
+@click.option(
+    "--role", type=click.Choice(["officer", "supervisor", "council", "admin"]), required=True
+)
 @click.option("--authority", "authority_code", help="Licensing authority code (council users)")
 @click.option("--name", default="", help="Display name (defaults to the email)")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
 @with_appcontext
-def users_create(email: str, role: str, authority_code: str | None, name: str, password_stdin: bool) -> None:
+def users_create(
+    email: str, role: str, authority_code: str | None, name: str, password_stdin: bool
+) -> None:
     """Create a user; the password comes from stdin or a prompt, never an argument."""
     from licensing.auth.services import create_user
 
@@ -141,7 +149,11 @@ def premises_group() -> None:
 @premises_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--authority", "authority_code", required=True, help="Licensing authority code")
-@click.option("--rejected-out", type=click.Path(dir_okay=False, path_type=Path), help="Write rejected rows here as CSV")
+@click.option(
+    "--rejected-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write rejected rows here as CSV",
+)
 @with_appcontext
 def premises_import(file: Path, authority_code: str, rejected_out: Path | None) -> None:
     """Import a council register (LGA PremisesLicences CSV) into one authority."""
@@ -192,7 +204,11 @@ def _create_app_for_cli() -> Flask:
     return create_app()
 
 
-cli = FlaskGroup(create_app=_create_app_for_cli, add_default_commands=True, help="Licensing enforcement workflow engine.")
+cli = FlaskGroup(
+    create_app=_create_app_for_cli,
+    add_default_commands=True,
+    help="Licensing enforcement workflow engine.",
+)
 
 
 def main() -> None:

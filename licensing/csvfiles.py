@@ -1,6 +1,6 @@
 """Reading CSV files as councils and police publish them, and writing safe CSV back.
 
-Reading: UTF-8 (with or without BOM) or cp1252, CRLF or LF. Writing: every text cell
+Reading: UTF-8 (with or without BOM) or cp1252, CRLF, LF or CR. Writing: every text cell
 that a spreadsheet would run as a formula is neutralised; plain numbers are left alone.
 """
 
@@ -13,17 +13,30 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only, matched against the whole cell: "$" would also match before a
+# trailing newline, and \d would let other scripts' digits through.
+_PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_UTF8_BOM = b"\xef\xbb\xbf"
+# surrogateescape turns an undecodable byte b into U+DC00+b; map those back to U+00b.
+_CP1252_UNDEFINED = {0xDC00 + b: b for b in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
 
 
 def decode_text(data: bytes) -> str:
-    """Decode a file as UTF-8 (dropping a BOM), else cp1252, else Latin-1 (never fails)."""
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    """Decode a file as UTF-8, else as cp1252 the way browsers read it (never fails).
+
+    A BOM is dropped. cp1252 leaves five bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) undefined;
+    like the WHATWG "windows-1252" decoder they become the control characters of the same
+    number, so one stray byte does not turn the rest of the file's curly quotes and
+    accented letters into Latin-1 control characters.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # A BOM on a file that is not valid UTF-8 after all (an editor saved mixed bytes)
+    # must not end up glued to the first column name.
+    text = data.removeprefix(_UTF8_BOM).decode("cp1252", errors="surrogateescape")
+    return text.translate(_CP1252_UNDEFINED)
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ def safe_cell(value: object) -> object:
     if isinstance(value, int | float):
         return value
     text = str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -75,6 +88,8 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 def join_row(values: Sequence[str]) -> str:
     """A row's fields as one CSV line, to keep a rejected row exactly as it was read."""
+    # The writer quotes a field holding a character of its line terminator, so an empty
+    # terminator would leave an embedded newline unquoted (and the row unreadable).
     out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(values)
-    return out.getvalue()
+    csv.writer(out, lineterminator="\r\n").writerow(values)
+    return out.getvalue().removesuffix("\r\n")

@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 
 from licensing.auth.models import User
 from licensing.auth.services import create_authority, create_user
-from licensing.db import get_session
+from licensing.db import get_session, utcnow
+from licensing.errors import DomainError
+from licensing.incidents import recommendations
+from licensing.incidents.services import record_incident
 from licensing.premises import services
 from licensing.premises.models import LicensingAuthority, Premises
 from licensing.timeutil import london_today
@@ -37,11 +40,29 @@ USERS = [
     ("admin@police.example", "System administrator", "admin", None),
 ]
 NAMES = [
-    "The Crown", "The Swan", "Red Lion", "The Grapes", "Baltic Fleet", "The Philharmonic",
-    "Ye Cracke", "The Vines", "Club Neon", "Pier Head Bar", "Kebab Palace", "Late Bite",
-    "Corner Off-Licence", "Dockside Tavern", "The Albert", "Lime Street Lounge",
-    "Bold Street Social", "The Globe", "Mersey Rooms", "Night Owl Takeaway",
+    "The Crown",
+    "The Swan",
+    "Red Lion",
+    "The Grapes",
+    "Baltic Fleet",
+    "The Philharmonic",
+    "Ye Cracke",
+    "The Vines",
+    "Club Neon",
+    "Pier Head Bar",
+    "Kebab Palace",
+    "Late Bite",
+    "Corner Off-Licence",
+    "Dockside Tavern",
+    "The Albert",
+    "Lime Street Lounge",
+    "Bold Street Social",
+    "The Globe",
+    "Mersey Rooms",
+    "Night Owl Takeaway",
 ]
+STREETS = ["Bold Street", "Seel Street", "Lord Street", "Dale Street", "Wood Street"]
+POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 KINDS = ["", " Bar", " Club", " Inn", " Express"]
 ACTIVITIES = [
     "Supply of alcohol; Recorded Music",
@@ -57,13 +78,21 @@ def _user(session: Session, email: str) -> User:
     return user
 
 
+def _authority(session: Session, code: str) -> LicensingAuthority | None:
+    return session.scalar(select(LicensingAuthority).where(LicensingAuthority.code == code))
+
+
 def load_demo(session: Session, premises_count: int = 50, seed: int = 2026) -> dict[str, int]:
     """Create demo authorities, users and premises moved through the workflow."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - repeatable demo data, not secrets
+    # Authorities and accounts that already exist (an admin created before the demo was
+    # loaded, say) are kept as they are.
     for code, name, _centre in AUTHORITIES:
-        create_authority(session, code, name)
-    for email, name, role, authority in USERS:
-        create_user(session, email, name, role, DEMO_PASSWORD, authority)
+        if _authority(session, code) is None:
+            create_authority(session, code, name)
+    for email, name, role, authority_code in USERS:
+        if session.scalar(select(User.id).where(User.email == email)) is None:
+            create_user(session, email, name, role, DEMO_PASSWORD, authority_code)
     officers = [_user(session, "officer@police.example"), _user(session, "officer2@police.example")]
     sergeant = _user(session, "sergeant@police.example")
     today = london_today()
@@ -71,7 +100,7 @@ def load_demo(session: Session, premises_count: int = 50, seed: int = 2026) -> d
 
     for i in range(premises_count):
         code, _name, (lat, lon) = AUTHORITIES[i % len(AUTHORITIES)]
-        authority = session.scalar(select(LicensingAuthority).where(LicensingAuthority.code == code))
+        authority = _authority(session, code)
         assert authority is not None
         officer = officers[i % 2]
         premises = services.add_premises(
@@ -81,8 +110,9 @@ def load_demo(session: Session, premises_count: int = 50, seed: int = 2026) -> d
             f"{code}/PL/{1000 + i}",
             {
                 "name": f"{NAMES[i % len(NAMES)]}{KINDS[(i // len(NAMES)) % len(KINDS)]}",
-                "address": f"{10 + i} {rng.choice(['Bold Street', 'Seel Street', 'Lord Street', 'Dale Street', 'Wood Street'])}",
-                "postcode": f"L{1 + i % 9} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+                "address": f"{10 + i} {rng.choice(STREETS)}",
+                "postcode": f"L{1 + i % 9} {rng.randint(1, 9)}"
+                f"{rng.choice(POSTCODE_LETTERS)}{rng.choice(POSTCODE_LETTERS)}",
                 "latitude": round(lat + rng.uniform(-0.01, 0.01), 6),
                 "longitude": round(lon + rng.uniform(-0.01, 0.01), 6),
                 "licence_holder": f"{NAMES[i % len(NAMES)]} Leisure Ltd",
@@ -92,24 +122,89 @@ def load_demo(session: Session, premises_count: int = 50, seed: int = 2026) -> d
             },
         )
         counts["premises"] += 1
+        counts["incidents"] = counts.get("incidents", 0) + _incidents(
+            session, premises, officer, i, rng
+        )
         _walk(session, premises, officer, sergeant, i, today)
+    recommendations.evaluate(session)
     return counts
 
 
-def _event(session: Session, premises: Premises, actor: User, event: str, reason: str, **params: object) -> None:
+DEMO_CATEGORIES = [
+    "Violence and sexual offences",
+    "Public order",
+    "Anti-social behaviour",
+    "Drugs",
+    "Criminal damage and arson",
+    "Theft from the person",
+]
+
+
+def _incidents(
+    session: Session, premises: Premises, officer: User, i: int, rng: random.Random
+) -> int:
+    """Evidence for premises i: confirmed incidents (so escalated premises have what the
+    warn guard asks for), plus a few reported nearby that await an officer's decision."""
+    confirmed = 0 if i % 6 == 0 and i % 12 else 1 + i % 4
+    nearby = 2 if i % 5 == 0 else 0
+    for n in range(confirmed + nearby):
+        days_ago = 1 + rng.randint(0, 80) if n else 1 + rng.randint(0, 20)
+        data: dict[str, object] = {
+            "source": "rms",
+            "source_ref": f"DEMO-{i:03d}-{n}",
+            "occurred_at": (
+                utcnow() - timedelta(days=days_ago, hours=rng.randint(0, 6))
+            ).isoformat(),
+            "category": rng.choice(DEMO_CATEGORIES),
+            "description": rng.choice(
+                [
+                    "Fight outside at closing time; two arrests",
+                    "Customers refused entry became abusive to door staff",
+                    "Report of drug dealing in the toilets",
+                    "Glass thrown in the smoking area",
+                    "Noise and shouting in the street after closing",
+                ]
+            ),
+            "location": f"Outside {premises.name}",
+        }
+        if n < confirmed:
+            data.update(licence_number=premises.licence_number, authority=premises.authority.code)
+        elif premises.latitude is not None and premises.longitude is not None:
+            data.update(latitude=premises.latitude + 0.0001, longitude=premises.longitude)
+        record_incident(session, officer, data)
+    return confirmed + nearby
+
+
+def _event(
+    session: Session, premises: Premises, actor: User, event: str, reason: str, **params: object
+) -> None:
     services.apply_event(session, premises, actor, event, premises.version, reason, params)
 
 
-def _walk(session: Session, premises: Premises, officer: User, sergeant: User, i: int, today: object) -> None:
+def _walk(
+    session: Session, premises: Premises, officer: User, sergeant: User, i: int, today: object
+) -> None:
     """Move premises i along a path chosen by i, so all four states appear with history."""
     path = i % 6
     if path == 0:
         return  # monitored, never escalated
-    _event(session, premises, officer, "warn", "Repeated violence at closing time; warning letter sent to DPS")
+    _event(
+        session,
+        premises,
+        officer,
+        "warn",
+        "Repeated violence at closing time; warning letter sent to DPS",
+    )
     if path == 1:
         return  # warned
     if path == 2:
-        _event(session, premises, officer, "stand_down", "Action plan completed; no incidents for 12 weeks")
+        _event(
+            session,
+            premises,
+            officer,
+            "stand_down",
+            "Action plan completed; no incidents for 12 weeks",
+        )
         return  # monitored again, with history
     if path == 5:
         _event(
@@ -160,8 +255,14 @@ def demo_load(if_empty: bool, premises_count: int) -> None:
             click.echo("Demo data already loaded.")
             _print_logins()
             return
-        raise click.ClickException("The register is not empty; demo data loads only into an empty database")
-    counts = load_demo(session, premises_count)
+        raise click.ClickException(
+            "The register is not empty; demo data loads only into an empty database"
+        )
+    try:
+        counts = load_demo(session, premises_count)
+    except DomainError as error:
+        session.rollback()
+        raise click.ClickException(error.message) from None
     click.echo(f"Loaded {counts['premises']} demo premises.")
     _print_logins()
 

@@ -3,6 +3,14 @@
 from licensing.audit.models import AuditEvent, AuditPersonalValue
 from licensing.auth.models import ApiToken, User
 from licensing.db import Base
+from licensing.incidents.models import (
+    Incident,
+    IncidentImportRejection,
+    IncidentImportRun,
+    IncidentPerson,
+    PremisesIncidentLink,
+    Recommendation,
+)
 from licensing.premises.models import (
     LicensingAuthority,
     Premises,
@@ -16,6 +24,12 @@ __all__ = [
     "AuditEvent",
     "AuditPersonalValue",
     "Base",
+    "Incident",
+    "IncidentImportRejection",
+    "IncidentImportRun",
+    "IncidentPerson",
+    "PremisesIncidentLink",
+    "Recommendation",
     "LicensingAuthority",
     "Premises",
     "RegisterImportRejection",

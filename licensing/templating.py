@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from flask import Flask, Response
+from govuk_frontend_wtf.wtforms_widgets import GovDateInput, GovRadioInput
+from wtforms import Form
 
 from licensing.premises.workflow import OUTCOMES, STATE_LABELS
 from licensing.timeutil import format_london
@@ -16,6 +19,56 @@ STATE_TAG_CLASSES = {
     "review": "govuk-tag--orange",
     "action": "govuk-tag--red",
 }
+
+
+# How history shows the fields of a premises record.
+FIELD_LABELS = {
+    "name": "Premises name",
+    "address": "Address",
+    "postcode": "Postcode",
+    "uprn": "UPRN",
+    "latitude": "Latitude",
+    "longitude": "Longitude",
+    "licence_holder": "Licence holder",
+    "dps": "Designated premises supervisor",
+    "licensable_activities": "Licensable activities",
+    "opening_hours": "Opening hours",
+    "licence_status": "Licence status",
+    "case_officer_id": "Case officer",
+}
+
+
+def error_target_id(field: Any) -> str:
+    """The id of the element an error summary link for `field` should focus.
+
+    GOV.UK date inputs put the field id on a wrapping div; the first box (`-day`) is the
+    element to focus. Radios' first input carries the field id itself.
+    """
+    if isinstance(field.widget, GovDateInput):
+        return f"{field.name}-day"
+    if isinstance(field.widget, GovRadioInput):
+        return str(field.name)
+    return str(field.id)
+
+
+def form_error_list(form: Form) -> list[dict[str, str]]:
+    """The error summary's items for a form: each field's first error, linked to it."""
+    items = []
+    for field in form:
+        if not field.errors:
+            continue
+        if field.type in ("HiddenField", "CSRFTokenField"):
+            # Nothing to focus, and "This field is required" would mean nothing here.
+            items.append(
+                {
+                    "text": "The form was out of date: reload the page and try again",
+                    "href": "#main-content",
+                }
+            )
+            continue
+        message = field.errors[0] if isinstance(field.errors, list | tuple) else field.errors
+        items.append({"text": str(message), "href": f"#{error_target_id(field)}"})
+    return items
 
 
 def format_date(value: date | datetime | None) -> str:
@@ -35,6 +88,8 @@ def init_app(app: Flask) -> None:
         STATE_LABELS=STATE_LABELS,
         STATE_TAG_CLASSES=STATE_TAG_CLASSES,
         OUTCOMES=OUTCOMES,
+        FIELD_LABELS=FIELD_LABELS,
+        form_error_list=form_error_list,
         service_name="Licensing enforcement",
     )
 

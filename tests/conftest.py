@@ -101,10 +101,22 @@ def database_url(_database_template: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context (its own `g` and
+    database session), as in production. The `session` fixture keeps an app context
+    pushed for the whole test; without this, requests would share its `g`, and
+    Flask-Login's cached user would leak from one client's request into another's."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app on this test's database."""
     application = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url})
+    application.test_client_class = IsolatedClient
     yield application
     application.extensions["db_engine"].dispose()
 
@@ -143,25 +155,59 @@ def make_user(session: Session) -> Callable[..., User]:
     def make(role: str = "officer", authority: str | None = None, email: str | None = None) -> User:
         counter["n"] += 1
         address = email or f"{role}{counter['n']}@example.test"
-        return create_user(session, address, f"{role.title()} {counter['n']}", role, PASSWORD, authority)
+        return create_user(
+            session, address, f"{role.title()} {counter['n']}", role, PASSWORD, authority
+        )
 
     return make
 
 
 @pytest.fixture
 def make_premises(session: Session) -> Callable[..., Premises]:
-    """Create a premises through the register service."""
+    """Create a premises through the register service.
+
+    Like a real case file, each premises gets one confirmed incident (recorded through
+    the incident service) unless `evidence=False`, so the `warn` guard's evidence rule is
+    met the way an officer would meet it. Tests of that guard ask for no evidence.
+    """
     counter = {"n": 0}
 
-    def make(authority: LicensingAuthority, actor: User | None = None, **details: Any) -> Premises:
+    def make(
+        authority: LicensingAuthority,
+        actor: User | None = None,
+        *,
+        evidence: bool = True,
+        **details: Any,
+    ) -> Premises:
         counter["n"] += 1
         licence = details.pop("licence_number", f"PL/{counter['n']:04d}")
         details.setdefault("name", f"Test Premises {counter['n']}")
         details.setdefault("licence_holder", "Holder Ltd")
         details.setdefault("dps", f"Supervisor {counter['n']}")
-        return services.add_premises(session, actor, authority, licence, details)
+        premises = services.add_premises(session, actor, authority, licence, details)
+        if evidence:
+            record_evidence(session, premises)
+        return premises
 
     return make
+
+
+def record_evidence(session: Session, premises: Premises, category: str = "Public order") -> None:
+    """Record a confirmed incident at the premises from yesterday, the way a nightly RMS
+    export does (generic import, linked by licence number). An import records one summary
+    event on the system chain, so the premises' own chain is left as the test made it."""
+    from datetime import UTC, datetime, timedelta
+
+    from licensing.incidents.importer import import_incidents
+
+    when = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    ref = f"EVIDENCE-{premises.id}-{uuid.uuid4().hex[:8]}"
+    csv_text = (
+        "source_ref,occurred_at,category,description,licence_number,authority\n"
+        f"{ref},{when},{category},Disorder at closing time,{premises.licence_number},{premises.authority.code}\n"
+    )
+    result = import_incidents(session, csv_text.encode(), "evidence.csv", "generic", None)
+    assert result.linked == 1, result.rejections
 
 
 @pytest.fixture
@@ -183,12 +229,23 @@ def world(make_authority, make_user, make_premises) -> dict[str, Any]:  # type: 
     }
 
 
-def move(session: Session, premises: Premises, actor: User, event: str, reason: str = "Because", **params: Any) -> Premises:
+def move(
+    session: Session,
+    premises: Premises,
+    actor: User,
+    event: str,
+    reason: str = "Because",
+    **params: Any,
+) -> Premises:
     """Take a workflow event through the service, with the premises' current version."""
-    return services.apply_event(session, premises, actor, event, premises.version, reason, params).premises
+    return services.apply_event(
+        session, premises, actor, event, premises.version, reason, params
+    ).premises
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_from(html: str) -> str:
@@ -203,6 +260,10 @@ def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
     page = client.get("/sign-in")
     response = client.post(
         "/sign-in",
-        data={"email": user.email, "password": password, "csrf_token": csrf_from(page.get_data(as_text=True))},
+        data={
+            "email": user.email,
+            "password": password,
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]

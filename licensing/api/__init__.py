@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -14,8 +14,9 @@ from licensing.errors import DomainError, ValidationFailed
 api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> ResponseReturnValue:
-    """The API's one error shape: {"error": CODE, "message": TEXT}."""
+def error_response(status: int, code: str, message: str, **extra: object) -> tuple[Response, int]:
+    """The API's one error shape: {"error": CODE, "message": TEXT} (plus `fields` for
+    validation errors: field name to message)."""
     body: dict[str, object] = {"error": code, "message": message}
     body.update(extra)
     return jsonify(body), status
@@ -28,8 +29,9 @@ def require_token() -> ResponseReturnValue | None:
     scheme, _, token = header.partition(" ")
     user = user_for_token(get_session(), token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        response = error_response(401, "unauthorised", "A valid bearer token is required")
-        return response
+        response, status = error_response(401, "unauthorised", "A valid bearer token is required")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="licensing"'
+        return response, status
     g.api_user = user
     return None
 

@@ -1,10 +1,430 @@
-"""The OpenAPI 3.1 document served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json.
+
+Enumerations (states, events, outcomes, licence statuses) come from the code that
+enforces them, so the document cannot drift from the workflow.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from licensing.premises import workflow
+from licensing.premises.models import LicenceStatus
+
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+
+
+def _nullable(schema_type: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [schema_type, "null"], **extra}
+
+
+def _premises_properties() -> dict[str, Any]:
+    return {
+        "id": {"type": "integer", "minimum": 1},
+        "authority": {"type": "string", "description": "Licensing authority code"},
+        "licence_number": {"type": "string", "maxLength": 64},
+        "name": {"type": "string", "maxLength": 300},
+        "address": {"type": "string"},
+        "postcode": {"type": "string", "maxLength": 16},
+        "uprn": _nullable(
+            "string", pattern=r"^[0-9]{1,12}$", description="Unique Property Reference Number"
+        ),
+        "latitude": _nullable("number", minimum=-90, maximum=90),
+        "longitude": _nullable("number", minimum=-180, maximum=180),
+        "licence_holder": {"type": "string", "maxLength": 300},
+        "dps": {
+            "type": "string",
+            "maxLength": 300,
+            "description": "Designated premises supervisor",
+        },
+        "licensable_activities": {"type": "string"},
+        "opening_hours": {"type": "string"},
+        "licence_status": {"type": "string", "enum": [s.value for s in LicenceStatus]},
+        "case_officer": _nullable("string", description="Email of the case officer"),
+        "state": {"type": "string", "enum": list(workflow.STATES)},
+        "version": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Send this back with a transition; a stale version answers 409",
+        },
+        "updated_at": {"type": "string", "format": "date-time"},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    premises_props = _premises_properties()
+    premises = {
+        "type": "object",
+        "properties": premises_props,
+        "required": list(premises_props),
+        "additionalProperties": False,
+    }
+    transitioned_props = copy.deepcopy(premises_props) | {
+        "event_id": {"type": "integer", "description": "The audit event that records the change"}
+    }
+    create_props: dict[str, Any] = {
+        "authority": {"type": "string", "minLength": 1, "description": "Licensing authority code"},
+        "licence_number": {"type": "string", "minLength": 1, "maxLength": 64},
+        "name": {"type": "string", "minLength": 1, "maxLength": 300},
+        "address": {"type": ["string", "null"]},
+        "postcode": {"type": ["string", "null"], "maxLength": 16},
+        "uprn": {
+            "type": ["string", "integer", "null"],
+            "pattern": r"^[0-9]{1,12}$",
+            "description": "Up to 12 digits, as text or a number",
+        },
+        "latitude": {"type": ["number", "string", "null"], "description": "-90 to 90"},
+        "longitude": {"type": ["number", "string", "null"], "description": "-180 to 180"},
+        "licence_holder": {"type": ["string", "null"], "maxLength": 300},
+        "dps": {"type": ["string", "null"], "maxLength": 300},
+        "licensable_activities": {"type": ["string", "null"]},
+        "opening_hours": {"type": ["string", "null"]},
+        "licence_status": {"type": "string", "enum": [s.value for s in LicenceStatus]},
+        "case_officer": {
+            "type": ["string", "null"],
+            "format": "email",
+            "description": "Email of an active police user (officer or supervisor); "
+            "defaults to the creator",
+        },
+    }
+    transition_props: dict[str, Any] = {
+        "event": {"type": "string", "enum": list(workflow.EVENT_RULES)},
+        "version": {"type": "integer", "description": "The version you last saw"},
+        "reason": {"type": "string", "minLength": 1},
+        "application_date": {
+            "type": "string",
+            "format": "date",
+            "description": "apply_for_review: the date of the application (not in the future)",
+        },
+        "received_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "apply_for_summary_review: when the authority received it "
+            "(no offset means London time)",
+        },
+        "certificate_reference": {
+            "type": "string",
+            "description": "apply_for_summary_review: the superintendent's certificate",
+        },
+        "outcome": {
+            "type": "string",
+            "enum": list(workflow.OUTCOMES),
+            "description": "record_determination: the sub-committee's decision",
+        },
+        "decision_date": {
+            "type": "string",
+            "format": "date",
+            "description": "record_determination",
+        },
+        "suspended_until": {
+            "type": "string",
+            "format": "date",
+            "description": "record_determination with outcome suspend: at most three months",
+        },
+        "override_reason": {"type": ["string", "null"], "description": "warn: optional"},
+    }
+    event_props: dict[str, Any] = {
+        "id": {"type": "integer"},
+        "seq": {"type": "integer", "minimum": 1, "description": "Position in the premises' chain"},
+        "event": {"type": "string"},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "actor": {"type": "string", "description": "Name of the person, or System"},
+        "from_state": _nullable("string"),
+        "to_state": _nullable("string"),
+        "reason": _nullable("string"),
+        "payload": {
+            "type": "object",
+            "description": 'Non-personal facts; personal fields appear as {"personal": true}',
+        },
+        "prev_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256"},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "description": "A stable code, e.g. not_found"},
+                "message": {"type": "string", "description": "Why, for a person to read"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Validation errors by field name",
+                },
+            },
+            "required": ["error", "message"],
+            "additionalProperties": False,
+        },
+        "Premises": premises,
+        "PremisesTransitioned": {
+            "type": "object",
+            "properties": transitioned_props,
+            "required": list(transitioned_props),
+            "additionalProperties": False,
+        },
+        "PremisesCreate": {
+            "type": "object",
+            "properties": create_props,
+            "required": ["authority", "licence_number", "name"],
+            "additionalProperties": False,
+        },
+        "Transition": {
+            "type": "object",
+            "properties": transition_props,
+            "required": ["event", "version", "reason"],
+            "additionalProperties": False,
+        },
+        "PremisesPage": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _ref("Premises")},
+                "next_cursor": _nullable("string", description="Pass as cursor; null at the end"),
+            },
+            "required": ["items", "next_cursor"],
+            "additionalProperties": False,
+        },
+        "HistoryEvent": {
+            "type": "object",
+            "properties": event_props,
+            "required": list(event_props),
+            "additionalProperties": False,
+        },
+        "HistoryPage": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _ref("HistoryEvent")},
+                "next_cursor": _nullable("string", description="Pass as cursor; null at the end"),
+            },
+            "required": ["items", "next_cursor"],
+            "additionalProperties": False,
+        },
+        "OpenApiDocument": {
+            "type": "object",
+            "properties": {"openapi": {"type": "string"}, "paths": {"type": "object"}},
+            "required": ["openapi", "info", "paths"],
+        },
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "PremisesId": {
+            "name": "premises_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        },
+        "Limit": {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "Page size (default 50)",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        },
+        "Cursor": {
+            "name": "cursor",
+            "in": "query",
+            "required": False,
+            "description": "The next_cursor of the previous page",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+        },
+        "State": {
+            "name": "state",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": list(workflow.STATES)},
+        },
+        "Authority": {
+            "name": "authority",
+            "in": "query",
+            "required": False,
+            "description": "Licensing authority code",
+            "schema": {"type": "string"},
+        },
+        "Query": {
+            "name": "q",
+            "in": "query",
+            "required": False,
+            "description": "Matches name or licence number (any case), or postcode (any spacing)",
+            "schema": {"type": "string"},
+        },
+    }
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _response(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _ok(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/premises": {
+            "get": {
+                "operationId": "listPremises",
+                "summary": "List the premises you may see, by id, one keyset page at a time",
+                "parameters": [
+                    _param("State"),
+                    _param("Authority"),
+                    _param("Query"),
+                    _param("Limit"),
+                    _param("Cursor"),
+                ],
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("A page of premises", "PremisesPage"),
+                    "400": _response("BadRequest"),
+                    "401": _response("Unauthorised"),
+                },
+            },
+            "post": {
+                "operationId": "createPremises",
+                "summary": "Register a premises (police users); it starts monitored",
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("PremisesCreate")}},
+                },
+                "responses": {
+                    "201": _ok("The new premises", "Premises"),
+                    "401": _response("Unauthorised"),
+                    "403": _response("Forbidden"),
+                    "404": _response("NotFound"),
+                    "409": _response("Conflict"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        },
+        "/api/v1/premises/{premises_id}": {
+            "parameters": [_param("PremisesId")],
+            "get": {
+                "operationId": "getPremises",
+                "summary": "One premises, with its state and version",
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("The premises", "Premises"),
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                },
+            },
+        },
+        "/api/v1/premises/{premises_id}/transitions": {
+            "parameters": [_param("PremisesId")],
+            "post": {
+                "operationId": "transitionPremises",
+                "summary": "Take a workflow event; parameters are top-level fields",
+                "description": "Events: "
+                + "; ".join(
+                    f"{rule.name} ({', '.join(sorted(rule.roles))}"
+                    + (f"; parameters {', '.join(rule.parameters)}" if rule.parameters else "")
+                    + ")"
+                    for rule in workflow.EVENT_RULES.values()
+                ),
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("Transition")}},
+                },
+                "responses": {
+                    "200": _ok("The premises in its new state", "PremisesTransitioned"),
+                    "401": _response("Unauthorised"),
+                    "403": _response("Forbidden"),
+                    "404": _response("NotFound"),
+                    "409": _response("Conflict"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        },
+        "/api/v1/premises/{premises_id}/history": {
+            "parameters": [_param("PremisesId")],
+            "get": {
+                "operationId": "premisesHistory",
+                "summary": "The premises' audit events, newest first, with their hashes",
+                "parameters": [_param("Limit"), _param("Cursor")],
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("A page of events", "HistoryPage"),
+                    "400": _response("BadRequest"),
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                },
+            },
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("The OpenAPI 3.1 document", "OpenApiDocument"),
+                    "401": _response("Unauthorised"),
+                },
+            },
+        },
+    }
 
 
 def openapi_document() -> dict[str, Any]:
     """Describe every API route, its parameters, bodies and responses."""
-    return {"openapi": "3.1.0", "info": {"title": "Licensing enforcement API", "version": "1"}, "paths": {}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Licensing enforcement API",
+            "version": "1",
+            "description": "For police systems. Every request needs a bearer token "
+            "(`licensing tokens create EMAIL`); the session cookie is never accepted. "
+            "Council users see, read-only, only their own authority's premises in review "
+            "or action: everything else answers 404 to them. Errors are "
+            '{"error": CODE, "message": TEXT}.',
+        },
+        "servers": [{"url": "/"}],
+        "security": BEARER,
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `licensing tokens create EMAIL`",
+                }
+            },
+            "parameters": _parameters(),
+            "schemas": _schemas(),
+            "responses": {
+                "BadRequest": _error_response(
+                    "A query parameter is invalid (cursor, limit, state)"
+                ),
+                "Unauthorised": {
+                    **_error_response("Missing, unknown, revoked or expired bearer token"),
+                    "headers": {
+                        "WWW-Authenticate": {"schema": {"type": "string"}},
+                    },
+                },
+                "Forbidden": _error_response("Your role may not do this"),
+                "NotFound": _error_response(
+                    "No such premises, or one you may not see (council users get this "
+                    "instead of 403)"
+                ),
+                "Conflict": _error_response("The version you sent is stale: reload and retry"),
+                "Unprocessable": _error_response(
+                    "Malformed body, invalid field, or a workflow rule refuses the event "
+                    "(message says why)"
+                ),
+            },
+        },
+    }

@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import String, select
 
-from licensing.api import api_bp, api_user, error_response
+from licensing.api import api_bp, api_user
 from licensing.api.openapi import openapi_document
 from licensing.auth.models import POLICE_ROLES, User
 from licensing.db import get_session
-from licensing.errors import Forbidden, NotFound, ValidationFailed
+from licensing.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from licensing.premises import services, workflow
 from licensing.premises.models import Premises
 
-CORE_FIELDS = ("authority", "licence_number")
 TRANSITION_RESERVED = ("event", "version", "reason")
+# Every parameter any event takes; anything else in a transition body is refused.
+TRANSITION_PARAMETERS = tuple(
+    sorted({name for rule in workflow.EVENT_RULES.values() for name in rule.parameters})
+)
+# Fields POST /premises accepts: the core two, the editable ones, and the officer's email.
+CREATE_FIELDS = (
+    "authority",
+    "licence_number",
+    *(name for name in services.EDITABLE_FIELDS if name != "case_officer_id"),
+    "case_officer",
+)
+TEXT_FIELDS = tuple(name for name in CREATE_FIELDS if name not in ("latitude", "longitude", "uprn"))
+# Cursors are ids (premises) or sequence numbers (history): plain ASCII digits, and small
+# enough for a 64-bit integer on every database.
+_CURSOR = re.compile(r"[0-9]{1,18}")
+
+
+class BadRequest(DomainError):
+    """A query parameter the API cannot use (a cursor, a limit, a state)."""
+
+    code = "bad_request"
+    status = 400
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
 
 
 def premises_json(premises: Premises) -> dict[str, Any]:
@@ -45,7 +72,10 @@ def premises_json(premises: Premises) -> dict[str, Any]:
 
 
 def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting is malformed input, not a server error
+        body = None
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     return body
@@ -53,61 +83,117 @@ def _json_body() -> dict[str, Any]:
 
 def _page_size() -> int:
     default = int(current_app.config["API_PAGE_SIZE"])
-    limit = request.args.get("limit", default, type=int) or default
-    return max(1, min(limit, int(current_app.config["API_MAX_PAGE_SIZE"])))
+    largest = int(current_app.config["API_MAX_PAGE_SIZE"])
+    raw = request.args.get("limit")
+    if raw is None or raw == "":
+        return default
+    if not _CURSOR.fullmatch(raw) or not 1 <= int(raw) <= largest:
+        raise BadRequest(f"limit must be a whole number from 1 to {largest}", "bad_limit")
+    return int(raw)
+
+
+def _cursor() -> int | None:
+    raw = request.args.get("cursor")
+    if raw is None or raw == "":
+        return None
+    if not _CURSOR.fullmatch(raw):
+        raise BadRequest("cursor must be the next_cursor of a previous page", "bad_cursor")
+    return int(raw)
 
 
 @api_bp.get("/premises")
 def premises_index() -> ResponseReturnValue:
     """List premises the token's user may see: filters state, authority, q; keyset cursor."""
-    cursor = request.args.get("cursor")
-    after = None
-    if cursor:
-        if not cursor.isdigit():
-            return error_response(400, "bad_cursor", "cursor must be the next_cursor of a previous page")
-        after = int(cursor)
+    after = _cursor()
+    limit = _page_size()
     filters = services.PremisesFilter(
         state=request.args.get("state") or None,
         authority=request.args.get("authority") or None,
         q=request.args.get("q") or None,
     )
     if filters.state and filters.state not in workflow.STATES:
-        return error_response(400, "bad_state", f"state must be one of {', '.join(workflow.STATES)}")
-    items, next_cursor = services.premises_after(get_session(), api_user(), filters, after, _page_size())
+        raise BadRequest(f"state must be one of {', '.join(workflow.STATES)}", "bad_state")
+    items, next_cursor = services.premises_after(get_session(), api_user(), filters, after, limit)
     return jsonify(
         items=[premises_json(p) for p in items],
         next_cursor=str(next_cursor) if next_cursor is not None else None,
     )
 
 
+def _column_length(name: str) -> int | None:
+    column_type = Premises.__table__.c[name].type
+    return column_type.length if isinstance(column_type, String) else None
+
+
+def _case_officer(email: Any) -> User:
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationFailed(
+            "case_officer must be the email of a police user", {"case_officer": "Must be an email"}
+        )
+    officer = get_session().scalar(select(User).where(User.email == email.strip().lower()))
+    if officer is None or officer.role not in POLICE_ROLES or not officer.active:
+        raise ValidationFailed(
+            "case_officer must be the email of an active police licensing user",
+            {"case_officer": "Not an active police licensing user"},
+        )
+    return officer
+
+
 @api_bp.post("/premises")
 def premises_create() -> ResponseReturnValue:
     """Add a premises; `case_officer` (an email) defaults to the token's user."""
     user = api_user()
+    if user.is_council:
+        raise NotFound("Not found")
     if user.role not in POLICE_ROLES:
-        raise NotFound("Not found") if user.is_council else Forbidden("Only the police licensing team can add premises")
+        raise Forbidden("Only the police licensing team can add premises")
     body = _json_body()
+    unknown = sorted(set(body) - set(CREATE_FIELDS))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown fields: {', '.join(unknown)}", {name: "Unknown field" for name in unknown}
+        )
+    errors: dict[str, str] = {}
+    for name in ("authority", "licence_number", "name"):
+        if not isinstance(body.get(name), str) or not body[name].strip():
+            errors[name] = "Required"
+    for name in TEXT_FIELDS:
+        value = body.get(name)
+        if name in errors or value is None:
+            continue
+        if not isinstance(value, str):
+            errors[name] = "Must be text"
+            continue
+        length = _column_length(name) if name in Premises.__table__.c else None
+        if length is not None and len(value.strip()) > length:
+            errors[name] = f"At most {length} characters"
+    for name in ("latitude", "longitude"):
+        value = body.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+            errors[name] = "Must be a number"
+    uprn = body.get("uprn")
+    if isinstance(uprn, bool) or not isinstance(uprn, int | str | None):
+        errors["uprn"] = "Must be text of up to 12 digits"
+    if errors:
+        raise ValidationFailed(
+            "; ".join(f"{name}: {message}" for name, message in errors.items()), errors
+        )
     session = get_session()
-    authority_code = body.get("authority")
-    if not isinstance(authority_code, str) or not authority_code.strip():
-        raise ValidationFailed("authority (a licensing authority code) is required", {"authority": "Required"})
-    licence_number = body.get("licence_number")
-    if not isinstance(licence_number, str):
-        raise ValidationFailed("licence_number is required", {"licence_number": "Required"})
-    authority = services.authority_by_code(session, authority_code)
-    details = {k: body[k] for k in services.EDITABLE_FIELDS if k in body and k != "case_officer_id"}
-    if not isinstance(details.get("name", ""), str):
-        raise ValidationFailed("name must be text", {"name": "Must be text"})
-    for key, value in details.items():
-        if key not in ("latitude", "longitude") and value is not None and not isinstance(value, str):
-            raise ValidationFailed(f"{key} must be text", {key: "Must be text"})
-    officer_email = body.get("case_officer")
-    if officer_email is not None:
-        officer = session.scalar(select(User).where(User.email == str(officer_email).strip().lower()))
-        if officer is None:
-            raise ValidationFailed("case_officer must be the email of a police user", {"case_officer": "Unknown user"})
-        details["case_officer_id"] = officer.id
-    premises = services.add_premises(session, user, authority, licence_number, details, source="api")
+    try:
+        authority = services.authority_by_code(session, body["authority"])
+    except NotFound:
+        raise ValidationFailed(
+            f"No licensing authority with code {body['authority']!r}",
+            {"authority": "Unknown authority code"},
+        ) from None
+    details = {k: body[k] for k in services.EDITABLE_FIELDS if k in body}
+    if isinstance(details.get("uprn"), int):
+        details["uprn"] = str(details["uprn"])
+    if body.get("case_officer") is not None:
+        details["case_officer_id"] = _case_officer(body["case_officer"]).id
+    premises = services.add_premises(
+        session, user, authority, body["licence_number"], details, source="api"
+    )
     return jsonify(premises_json(premises)), 201
 
 
@@ -124,27 +210,47 @@ def premises_show(premises_id: int) -> ResponseReturnValue:
 @api_bp.post("/premises/<int:premises_id>/transitions")
 def premises_transition(premises_id: int) -> ResponseReturnValue:
     """Take a workflow event: {"event", "version", "reason", ...parameters}."""
+    user = api_user()
+    if user.is_council:  # read-only, and must not learn what exists: always 404
+        raise NotFound("No such premises")
     premises = _visible(premises_id)
+    if user.role not in POLICE_ROLES:
+        raise Forbidden("Only the police licensing team can take workflow events")
     body = _json_body()
+    unknown = sorted(set(body) - set(TRANSITION_RESERVED) - set(TRANSITION_PARAMETERS))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown fields: {', '.join(unknown)}", {name: "Unknown field" for name in unknown}
+        )
     event = body.get("event")
     if not isinstance(event, str):
         raise ValidationFailed("event is required", {"event": "Required"})
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ValidationFailed("version must be the integer version you last saw", {"version": "Required"})
+        raise ValidationFailed(
+            "version must be the integer version you last saw", {"version": "Required"}
+        )
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise ValidationFailed("reason must be text", {"reason": "Must be text"})
     params = {k: v for k, v in body.items() if k not in TRANSITION_RESERVED}
-    result = services.apply_event(get_session(), premises, api_user(), event, version, reason, params)
+    result = services.apply_event(get_session(), premises, user, event, version, reason, params)
     return jsonify(premises_json(result.premises) | {"event_id": result.event.id})
 
 
 @api_bp.get("/premises/<int:premises_id>/history")
 def premises_history(premises_id: int) -> ResponseReturnValue:
-    """The premises' audit events, newest first."""
+    """The premises' audit events, newest first; keyset pages by sequence number."""
+    before = _cursor()
+    limit = _page_size()
     premises = _visible(premises_id)
-    entries = services.history(get_session(), premises)
+    entries = [
+        e
+        for e in services.history(get_session(), premises)
+        if before is None or e.event.seq < before
+    ]
+    page = entries[:limit]
+    next_cursor = str(page[-1].event.seq) if len(entries) > limit else None
     return jsonify(
         items=[
             {
@@ -157,11 +263,12 @@ def premises_history(premises_id: int) -> ResponseReturnValue:
                 "to_state": e.event.to_state,
                 "reason": e.event.reason,
                 "payload": e.payload,
+                "prev_hash": e.event.prev_hash,
                 "hash": e.event.content_hash,
             }
-            for e in entries
+            for e in page
         ],
-        next_cursor=None,
+        next_cursor=next_cursor,
     )
 
 

@@ -102,7 +102,9 @@ def append_event(
     if personal_values:
         session.flush()
         for field, (old, new) in sorted(personal_values.items()):
-            session.add(AuditPersonalValue(event_id=row.id, field=field, old_value=old, new_value=new))
+            session.add(
+                AuditPersonalValue(event_id=row.id, field=field, old_value=old, new_value=new)
+            )
     return row
 
 
@@ -131,8 +133,12 @@ def verify_chains(session: Session) -> VerifyResult:
     current_chain: str | None = None
     expected_prev = GENESIS_HASH
     expected_seq = 1
+    # populate_existing: check what is stored, not events this session already holds
+    # (an event appended earlier in the session would otherwise hide a later tampering).
     rows = session.execute(
-        select(AuditEvent).order_by(AuditEvent.chain, AuditEvent.seq).execution_options(yield_per=1000)
+        select(AuditEvent)
+        .order_by(AuditEvent.chain, AuditEvent.seq)
+        .execution_options(yield_per=1000, populate_existing=True)
     ).scalars()
     for event in rows:
         if event.chain != current_chain:
@@ -140,23 +146,24 @@ def verify_chains(session: Session) -> VerifyResult:
             chains += 1
             expected_prev = GENESIS_HASH
             expected_seq = 1
-
-        def broken(problem: str, ev: AuditEvent = event) -> VerifyResult:
-            return VerifyResult(False, checked, chains, ev.chain, ev.seq, problem)
-
+        problem = None
         if event.seq != expected_seq:
-            return broken(f"expected event {expected_seq} next; an event is missing")
-        if event.prev_hash != expected_prev:
-            return broken("its link to the previous event does not match")
-        if content_hash(event) != event.content_hash:
-            return broken("its content does not match its hash (altered)")
+            problem = f"expected event {expected_seq} next; an event is missing"
+        elif event.prev_hash != expected_prev:
+            problem = "its link to the previous event does not match"
+        elif content_hash(event) != event.content_hash:
+            problem = "its content does not match its hash (altered)"
+        if problem:
+            return VerifyResult(False, checked, chains, event.chain, event.seq, problem)
         checked += 1
         expected_prev = event.content_hash
         expected_seq += 1
     return VerifyResult(True, checked, chains)
 
 
-def personal_values_for(session: Session, event_ids: list[int]) -> dict[int, dict[str, tuple[str | None, str | None]]]:
+def personal_values_for(
+    session: Session, event_ids: list[int]
+) -> dict[int, dict[str, tuple[str | None, str | None]]]:
     """The erasable personal values of the given events, by event id then field."""
     result: dict[int, dict[str, tuple[str | None, str | None]]] = {}
     if not event_ids:

@@ -37,8 +37,7 @@ def can_see_premises(user: User, premises: Premises) -> bool:
     """The same rule as `premises_visible_to`, for one loaded premises."""
     if user.role == Role.COUNCIL:
         return (
-            premises.authority_id == user.authority_id
-            and premises.state in COUNCIL_VISIBLE_STATES
+            premises.authority_id == user.authority_id and premises.state in COUNCIL_VISIBLE_STATES
         )
     return True
 

@@ -7,6 +7,8 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import CHEAPEST
+from flask import current_app, has_app_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,17 +18,35 @@ from licensing.db import utcnow
 from licensing.errors import NotFound, Refused, ValidationFailed
 from licensing.premises.models import LicensingAuthority
 
-_hasher = PasswordHasher()
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+_STRONG = PasswordHasher()
+# The test suite creates hundreds of accounts: it uses argon2's cheapest parameters
+# (the same code path, less memory and time). Never set outside the testing profile.
+_CHEAP = PasswordHasher.from_parameters(CHEAPEST)
+_DUMMY_HASHES: dict[bool, str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    cheap = has_app_context() and bool(current_app.config.get("FAST_PASSWORD_HASHING"))
+    return _CHEAP if cheap else _STRONG
+
+
+def _dummy_hash() -> str:
+    # Verified against when the email is unknown, so a wrong email costs as long as a
+    # wrong password.
+    hasher = _hasher()
+    key = hasher is _CHEAP
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = hasher.hash("not-a-real-password")
+    return _DUMMY_HASHES[key]
+
 
 MIN_PASSWORD_LENGTH = 12
-TOKEN_PREFIX = "lic_"
+TOKEN_PREFIX = "lic_"  # noqa: S105 - a marker, not a secret
 
 
 def hash_password(password: str) -> str:
     """An argon2id hash of the password."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password_strength(password: str) -> None:
@@ -42,7 +62,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """The active user with this email and password, or None."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher().verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
@@ -82,7 +102,9 @@ def create_user(
     """Create an account. Council users must belong to one licensing authority."""
     email = email.strip().lower()
     if "@" not in email:
-        raise ValidationFailed("Enter a valid email address", {"email": "Enter a valid email address"})
+        raise ValidationFailed(
+            "Enter a valid email address", {"email": "Enter a valid email address"}
+        )
     try:
         role_value = Role(role)
     except ValueError:
@@ -93,7 +115,9 @@ def create_user(
         if not authority_code:
             raise ValidationFailed("A council user needs --authority CODE")
         authority = session.scalar(
-            select(LicensingAuthority).where(LicensingAuthority.code == authority_code.strip().upper())
+            select(LicensingAuthority).where(
+                LicensingAuthority.code == authority_code.strip().upper()
+            )
         )
         if authority is None:
             raise NotFound(f"No licensing authority with code {authority_code!r}")

@@ -49,8 +49,16 @@ def init_app(app: Flask) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only same-site relative paths: never redirect off-site after sign-in.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Only same-site relative paths: never redirect off-site after sign-in. Browsers read
+    # a backslash as a slash ("/\\evil.example" is "//evil.example") and drop tabs and
+    # newlines, so a target holding any of them is refused too.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(c == "\\" or ord(c) < 32 for c in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("premises.index")
 

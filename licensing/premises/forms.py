@@ -13,7 +13,15 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from licensing.premises.models import LicenceStatus
@@ -22,30 +30,65 @@ from licensing.premises.workflow import OUTCOMES
 DATE_FORMAT = "%d %m %Y"  # GOV.UK date input: day, month, year boxes
 
 
+class GovDateField(DateField):
+    """A date from the three GOV.UK boxes (day, month, year).
+
+    A browser always posts all three boxes; a request that posts fewer (or none) is read
+    as empty boxes, so the field reports "enter the date" instead of the widget failing
+    to render the form again.
+    """
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        """Pad or cut the posted values to the three boxes, then parse as DateField does."""
+        if len(valuelist) != 3:
+            valuelist = ([str(v) for v in valuelist] + ["", "", ""])[:3]
+            self.raw_data = valuelist
+        if not any(v.strip() for v in valuelist):
+            return  # nothing entered: the validators say so
+        super().process_formdata(valuelist)
+
+
 class DetailsFields(FlaskForm):
     """The editable details of a premises licence."""
 
-    name = StringField("Premises name", widget=GovTextInput(), validators=[DataRequired(message="Enter the premises name"), Length(max=300)])
+    name = StringField(
+        "Premises name",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the premises name"), Length(max=300)],
+    )
     address = TextAreaField("Address", widget=GovTextArea(), validators=[Length(max=1000)])
     postcode = StringField("Postcode", widget=GovTextInput(), validators=[Length(max=16)])
     uprn = StringField(
         "UPRN",
         description="Unique Property Reference Number, if known",
         widget=GovTextInput(),
-        validators=[Optional(), Regexp(r"^\d{1,12}$", message="A UPRN is a number of up to 12 digits")],
+        validators=[
+            Optional(),
+            Regexp(r"^\d{1,12}$", message="A UPRN is a number of up to 12 digits"),
+        ],
     )
     latitude = StringField("Latitude", widget=GovTextInput(), validators=[Length(max=32)])
     longitude = StringField("Longitude", widget=GovTextInput(), validators=[Length(max=32)])
-    licence_holder = StringField("Licence holder", widget=GovTextInput(), validators=[Length(max=300)])
-    dps = StringField("Designated premises supervisor (DPS)", widget=GovTextInput(), validators=[Length(max=300)])
-    licensable_activities = TextAreaField("Licensable activities", widget=GovTextArea(), validators=[Length(max=2000)])
-    opening_hours = TextAreaField("Opening hours", widget=GovTextArea(), validators=[Length(max=2000)])
+    licence_holder = StringField(
+        "Licence holder", widget=GovTextInput(), validators=[Length(max=300)]
+    )
+    dps = StringField(
+        "Designated premises supervisor (DPS)", widget=GovTextInput(), validators=[Length(max=300)]
+    )
+    licensable_activities = TextAreaField(
+        "Licensable activities", widget=GovTextArea(), validators=[Length(max=2000)]
+    )
+    opening_hours = TextAreaField(
+        "Opening hours", widget=GovTextArea(), validators=[Length(max=2000)]
+    )
     licence_status = SelectField(
         "Licence status",
         widget=GovSelect(),
         choices=[(s.value, s.value.capitalize()) for s in LicenceStatus],
     )
-    case_officer_id = SelectField("Case officer", widget=GovSelect(), choices=[], validate_choice=False)
+    case_officer_id = SelectField(
+        "Case officer", widget=GovSelect(), choices=[], validate_choice=False
+    )
 
 
 class PremisesEditForm(DetailsFields):
@@ -64,8 +107,17 @@ class PremisesEditForm(DetailsFields):
 class PremisesCreateForm(DetailsFields):
     """Add a premises to the register by hand."""
 
-    authority = SelectField("Licensing authority", widget=GovSelect(), choices=[], validators=[DataRequired(message="Choose the licensing authority")])
-    licence_number = StringField("Licence number", widget=GovTextInput(), validators=[DataRequired(message="Enter the licence number"), Length(max=64)])
+    authority = SelectField(
+        "Licensing authority",
+        widget=GovSelect(),
+        choices=[],
+        validators=[DataRequired(message="Choose the licensing authority")],
+    )
+    licence_number = StringField(
+        "Licence number",
+        widget=GovTextInput(),
+        validators=[DataRequired(message="Enter the licence number"), Length(max=64)],
+    )
     submit = SubmitField("Add premises", widget=GovSubmitInput())
 
 
@@ -95,7 +147,7 @@ class WarnForm(TransitionForm):
 class ApplyForReviewForm(TransitionForm):
     """Standard review under s.51."""
 
-    application_date = DateField(
+    application_date = GovDateField(
         "Date of the application",
         format=DATE_FORMAT,
         widget=GovDateInput(),
@@ -106,7 +158,7 @@ class ApplyForReviewForm(TransitionForm):
 class SummaryReviewForm(TransitionForm):
     """Summary review under s.53A with a superintendent's certificate."""
 
-    received_date = DateField(
+    received_date = GovDateField(
         "Date the licensing authority received it",
         format=DATE_FORMAT,
         widget=GovDateInput(),
@@ -116,7 +168,10 @@ class SummaryReviewForm(TransitionForm):
         "Time received (24-hour, UK time)",
         description="For example, 14:30",
         widget=GovTextInput(),
-        validators=[InputRequired(message="Enter the time it was received"), Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 14:30")],
+        validators=[
+            InputRequired(message="Enter the time it was received"),
+            Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 14:30"),
+        ],
     )
     certificate_reference = StringField(
         "Superintendent's certificate reference",
@@ -134,13 +189,13 @@ class DeterminationForm(TransitionForm):
         choices=list(OUTCOMES.items()),
         validators=[InputRequired(message="Choose the outcome")],
     )
-    decision_date = DateField(
+    decision_date = GovDateField(
         "Date of the decision",
         format=DATE_FORMAT,
         widget=GovDateInput(),
         validators=[InputRequired(message="Enter the date of the decision")],
     )
-    suspended_until = DateField(
+    suspended_until = GovDateField(
         "Suspension ends (only for a suspension)",
         format=DATE_FORMAT,
         widget=GovDateInput(),
@@ -162,12 +217,18 @@ EVENT_FORMS: dict[str, type[TransitionForm]] = {
 class RegisterImportForm(FlaskForm):
     """Upload a council premises licence register (LGA PremisesLicences CSV)."""
 
-    authority = SelectField("Licensing authority", widget=GovSelect(), choices=[], validators=[DataRequired(message="Choose the licensing authority")])
+    authority = SelectField(
+        "Licensing authority",
+        widget=GovSelect(),
+        choices=[],
+        validators=[DataRequired(message="Choose the licensing authority")],
+    )
     register_file = FileField(
         "Register file (CSV)",
         widget=GovFileInput(),
-        validators=[FileRequired(message="Choose a CSV file"), FileAllowed(["csv", "txt"], message="The file must be a CSV file")],
+        validators=[
+            FileRequired(message="Choose a CSV file"),
+            FileAllowed(["csv", "txt"], message="The file must be a CSV file"),
+        ],
     )
     submit = SubmitField("Import register", widget=GovSubmitInput())
-
-

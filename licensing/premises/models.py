@@ -47,6 +47,8 @@ class Premises(Base):
         UniqueConstraint("authority_id", "licence_number"),
         Index("ix_premises_state_id", "state", "id"),
         Index("ix_premises_postcode", "postcode"),
+        # Bounding-box look-ups of premises near an incident.
+        Index("ix_premises_latitude_longitude", "latitude", "longitude"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

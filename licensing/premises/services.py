@@ -7,6 +7,8 @@ the audit event and commits, or raises a DomainError having changed nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -185,7 +187,9 @@ def add_premises(
     _require_police(actor)
     licence_number = (licence_number or "").strip()
     if not licence_number:
-        raise ValidationFailed("Enter the licence number", {"licence_number": "Enter the licence number"})
+        raise ValidationFailed(
+            "Enter the licence number", {"licence_number": "Enter the licence number"}
+        )
     if "name" not in details:
         raise ValidationFailed("Enter the premises name", {"name": "Enter the premises name"})
     cleaned = clean_details(details, session)
@@ -197,7 +201,9 @@ def add_premises(
         )
     )
     if exists:
-        raise Refused(f"{authority.name} already has a premises with licence number {licence_number}")
+        raise Refused(
+            f"{authority.name} already has a premises with licence number {licence_number}"
+        )
     premises = Premises(
         authority_id=authority.id,
         licence_number=licence_number,
@@ -206,7 +212,9 @@ def add_premises(
     )
     session.add(premises)
     session.flush()
-    payload, personal = _change_payload({k: (None, v) for k, v in cleaned.items() if v not in (None, "")})
+    payload, personal = _change_payload(
+        {k: (None, v) for k, v in cleaned.items() if v not in (None, "")}
+    )
     append_event(
         session,
         event="premises_registered",
@@ -214,7 +222,12 @@ def add_premises(
         premises_id=premises.id,
         to_state=premises.state,
         reason=None,
-        payload={"authority": authority.code, "licence_number": licence_number, "source": source, "fields": payload},
+        payload={
+            "authority": authority.code,
+            "licence_number": licence_number,
+            "source": source,
+            "fields": payload,
+        },
         personal_values=personal,
     )
     if commit:
@@ -241,19 +254,25 @@ def update_details(
     changes = _changes(premises, cleaned)
     if not changes:
         return False
+    payload, personal = _change_payload(changes)
+    version = premises.version
+    with _stale_as_conflict(session):
+        _lock_for_write(session, premises, seen_version)
     for name, (_old, new) in changes.items():
         setattr(premises, name, new)
     premises.updated_at = utcnow()
-    payload, personal = _change_payload(changes)
-    append_event(
-        session,
-        event=_details_event_name(set(changes)),
-        actor_id=actor.id if actor else None,
-        premises_id=premises.id,
-        reason=(reason or "").strip() or None,
-        payload={"changes": payload, "source": source, "version": premises.version + 1},
-        personal_values=personal,
-    )
+    # Appending autoflushes the premises UPDATE (version-checked), so a concurrent writer
+    # can surface here as well as at commit: both become Conflict.
+    with _stale_as_conflict(session):
+        append_event(
+            session,
+            event=_details_event_name(set(changes)),
+            actor_id=actor.id if actor else None,
+            premises_id=premises.id,
+            reason=(reason or "").strip() or None,
+            payload={"changes": payload, "source": source, "version": version + 1},
+            personal_values=personal,
+        )
     if commit:
         _commit(session)
     return True
@@ -265,6 +284,43 @@ def _commit(session: Session) -> None:
     except (StaleDataError, IntegrityError):
         session.rollback()
         raise Conflict(STALE_MESSAGE) from None
+
+
+def _lock_for_write(session: Session, premises: Premises, seen_version: int | None) -> None:
+    """PostgreSQL: lock the premises row before changing anything, and re-check the version.
+
+    Every writer takes this row lock first (the audit append takes the same lock), so
+    two writers queue on it instead of one holding the UPDATE's weaker lock while asking
+    for this one, which deadlocks. SQLite serialises writers itself; a version that moved
+    on surfaces there as StaleDataError, which `_stale_as_conflict` turns into Conflict.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    current = session.scalar(
+        select(Premises.version).where(Premises.id == premises.id).with_for_update()
+    )
+    if current is None or (seen_version is not None and current != seen_version):
+        raise StaleDataError(f"premises {premises.id} is at version {current}")
+    if current != premises.version:
+        raise StaleDataError(f"premises {premises.id} moved on since it was loaded")
+
+
+@contextmanager
+def _stale_as_conflict(session: Session) -> Iterator[None]:
+    """Turn a version clash found while flushing into Conflict; any failure rolls back.
+
+    A failed flush leaves the transaction unusable, and an event that failed half-way
+    must not leave its in-memory changes (a moved state, a new review) for a later
+    commit to persist without their audit event.
+    """
+    try:
+        yield
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(STALE_MESSAGE) from None
+    except BaseException:
+        session.rollback()
+        raise
 
 
 @dataclass(frozen=True)
@@ -303,31 +359,37 @@ def apply_event(
         raise ValidationFailed("Give a reason for this change", {"reason": "Give a reason"})
     parsed = workflow.parse_parameters(event, params)
     refusal = workflow.first_refusal(
-        workflow.GuardContext(premises=premises, actor=actor, event=event, params=parsed)
+        workflow.GuardContext(
+            premises=premises, actor=actor, event=event, params=parsed, session=session
+        )
     )
     if refusal:
         raise Refused(refusal)
 
     from_state = premises.state
-    workflow.machine.add_model(premises, initial=premises.state)
-    try:
-        moved = premises.trigger(event, **parsed)  # type: ignore[attr-defined]
-    finally:
-        workflow.machine.remove_model(premises)
-    if not moved:  # pragma: no cover - check_allowed and guards ran first
-        raise Refused(f"{rule.label} is not possible now")
-    premises.updated_at = utcnow()
-    payload = _event_effects(session, premises, actor, event, parsed)
-    recorded = append_event(
-        session,
-        event=event,
-        actor_id=actor.id,
-        premises_id=premises.id,
-        from_state=from_state,
-        to_state=premises.state,
-        reason=reason,
-        payload=payload,
-    )
+    # From here on the premises changes in memory: any failure rolls the session back
+    # so that nothing half-done is left for a later commit.
+    with _stale_as_conflict(session):
+        _lock_for_write(session, premises, seen_version)
+        moved = workflow.fire(premises, event, parsed)
+        if not moved:  # pragma: no cover - check_allowed and guards ran first
+            raise Refused(f"{rule.label} is not possible now")
+        premises.updated_at = utcnow()
+        payload = _event_effects(session, premises, actor, event, parsed)
+        recorded = append_event(
+            session,
+            event=event,
+            actor_id=actor.id,
+            premises_id=premises.id,
+            from_state=from_state,
+            to_state=premises.state,
+            reason=reason,
+            payload=payload,
+        )
+        # Taking the event a recommendation asked for settles it.
+        from licensing.incidents.recommendations import mark_acted
+
+        mark_acted(session, premises.id, event, actor)
     _commit(session)
     return TransitionResult(premises, recorded)
 
@@ -370,16 +432,16 @@ def _event_effects(
         session.flush()
         payload.update(review_id=review.id, review_kind=review.kind)
     elif event in ("withdraw_review", "record_determination"):
-        review = open_review(session, premises.id)
-        if review is not None:
+        current = open_review(session, premises.id)
+        if current is not None:
             if event == "withdraw_review":
-                review.status = "withdrawn"
+                current.status = "withdrawn"
             else:
-                review.status = "determined"
-                review.outcome = parsed["outcome"]
-                review.decision_date = parsed["decision_date"]
-                review.suspended_until = parsed.get("suspended_until")
-            payload["review_id"] = review.id
+                current.status = "determined"
+                current.outcome = parsed["outcome"]
+                current.decision_date = parsed["decision_date"]
+                current.suspended_until = parsed.get("suspended_until")
+            payload["review_id"] = current.id
     return payload
 
 
@@ -403,7 +465,7 @@ class PremisesFilter:
     q: str | None = None
 
 
-def _filtered(user: User, filters: PremisesFilter) -> Select[tuple[Premises]]:
+def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
     query = select(Premises).where(premises_visible_to(user))
     if filters.state:
         query = query.where(Premises.state == filters.state)
@@ -477,7 +539,7 @@ def history(session: Session, premises: Premises) -> list[HistoryEntry]:
     )
     actor_ids = {e.actor_id for e in events if e.actor_id is not None}
     names = (
-        dict(session.execute(select(User.id, User.name).where(User.id.in_(actor_ids))).tuples().all())
+        dict(session.execute(select(User.id, User.name).where(User.id.in_(actor_ids))).all())
         if actor_ids
         else {}
     )

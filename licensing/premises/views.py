@@ -9,7 +9,16 @@ from datetime import datetime
 from math import ceil
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -17,7 +26,7 @@ from sqlalchemy import select
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import roles_required
 from licensing.db import get_session
-from licensing.errors import Conflict, DomainError, NotFound, ValidationFailed
+from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from licensing.premises import services, workflow
 from licensing.premises.forms import (
     EVENT_FORMS,
@@ -40,13 +49,17 @@ def _user() -> User:
 
 
 def _authority_choices() -> list[tuple[str, str]]:
-    authorities = get_session().scalars(select(LicensingAuthority).order_by(LicensingAuthority.name))
+    authorities = get_session().scalars(
+        select(LicensingAuthority).order_by(LicensingAuthority.name)
+    )
     return [("", "Choose an authority")] + [(a.code, a.name) for a in authorities]
 
 
 def _officer_choices() -> list[tuple[str, str]]:
     officers = get_session().scalars(
-        select(User).where(User.role.in_([r.value for r in POLICE_ROLES]), User.active).order_by(User.name)
+        select(User)
+        .where(User.role.in_([r.value for r in POLICE_ROLES]), User.active)
+        .order_by(User.name)
     )
     return [("", "Nobody yet")] + [(str(u.id), u.name) for u in officers]
 
@@ -80,7 +93,9 @@ def list_premises() -> ResponseReturnValue:
     )
 
 
-def _transition_forms(premises: Premises, failed: dict[str, TransitionForm] | None = None) -> dict[str, TransitionForm]:
+def _transition_forms(
+    premises: Premises, failed: dict[str, TransitionForm] | None = None
+) -> dict[str, TransitionForm]:
     forms: dict[str, TransitionForm] = {}
     for rule in workflow.events_available(premises.state, _user().role):
         if failed and rule.name in failed:
@@ -92,21 +107,51 @@ def _transition_forms(premises: Premises, failed: dict[str, TransitionForm] | No
     return forms
 
 
-def _render_detail(premises: Premises, failed: dict[str, TransitionForm] | None = None, status: int = 200, problem: str | None = None) -> ResponseReturnValue:
+def _render_detail(
+    premises: Premises,
+    failed: dict[str, TransitionForm] | None = None,
+    status: int = 200,
+    problem: str | None = None,
+    retry: tuple[str, str] | None = None,
+) -> ResponseReturnValue:
+    """The premises page. `retry` is (event, reason): after a conflict, that event's form
+    is shown open with the current version and the reason the user had typed."""
     session = get_session()
+    entries = services.history(session, premises)
+    forms = _transition_forms(premises, failed)
+    reopen = None
+    if retry and retry[0] in forms:
+        reopen = retry[0]
+        forms[reopen].reason.data = retry[1]
     return (
         render_template(
             "premises/detail.html",
             premises=premises,
-            forms=_transition_forms(premises, failed),
+            forms=forms,
+            reopen=reopen,
             rules=workflow.EVENT_RULES,
-            history=services.history(session, premises),
+            history=entries,
+            officer_names=_officer_names(entries),
             review=services.open_review(session, premises.id),
             problem=problem,
             can_edit=_user().role in POLICE_ROLES,
         ),
         status,
     )
+
+
+def _officer_names(entries: list[services.HistoryEntry]) -> dict[int, str]:
+    """Names of the case officers that history entries refer to by id."""
+    ids: set[int] = set()
+    for entry in entries:
+        payload = entry.payload
+        changes = payload.get("changes") or payload.get("fields") or {}
+        change = changes.get("case_officer_id") or {}
+        ids.update(v for v in (change.get("old"), change.get("new")) if isinstance(v, int))
+    if not ids:
+        return {}
+    rows = get_session().execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {user_id: name for user_id, name in rows}
 
 
 @premises_bp.get("/premises/<int:premises_id>")
@@ -117,7 +162,9 @@ def show(premises_id: int) -> ResponseReturnValue:
 
 
 def _event_params(event: str, form: TransitionForm) -> dict[str, Any]:
-    data = {k: v for k, v in form.data.items() if k not in ("version", "reason", "submit", "csrf_token")}
+    data = {
+        k: v for k, v in form.data.items() if k not in ("version", "reason", "submit", "csrf_token")
+    }
     if event == "apply_for_summary_review":
         day = data.pop("received_date")
         hour, minute = (int(x) for x in str(data.pop("received_time")).split(":"))
@@ -133,6 +180,11 @@ def take_event(premises_id: int, event: str) -> ResponseReturnValue:
     premises = services.get_premises(session, _user(), premises_id)
     if event not in EVENT_FORMS:
         raise NotFound("No such event")
+    rule = workflow.EVENT_RULES[event]
+    if _user().role not in rule.roles:
+        # Before the form is validated: a role that may not take the event is told so,
+        # not shown errors on a form it was never offered.
+        raise Forbidden(f"Your role ({_user().role}) may not {rule.label.lower()}")
     form = EVENT_FORMS[event](prefix=event)
     if not form.validate_on_submit():
         return _render_detail(premises, {event: form}, 422)
@@ -141,10 +193,16 @@ def take_event(premises_id: int, event: str) -> ResponseReturnValue:
         services.apply_event(
             session, premises, _user(), event, version, form.reason.data, _event_params(event, form)
         )
-    except Conflict as error:
+    except Conflict:
         session.rollback()
         premises = services.get_premises(session, _user(), premises_id)
-        return _render_detail(premises, status=409, problem=error.message)
+        session.refresh(premises)
+        return _render_detail(
+            premises,
+            status=409,
+            problem=_conflict_message(rule.label),
+            retry=(event, form.reason.data or ""),
+        )
     except ValidationFailed as error:
         session.rollback()
         _attach_errors(form, error)
@@ -153,10 +211,24 @@ def take_event(premises_id: int, event: str) -> ResponseReturnValue:
         session.rollback()
         if error.status in (403, 404):
             raise
+        if event not in workflow.events_from(premises.state):
+            # Not possible from this state: there is no form on the page to show it on.
+            return _render_detail(premises, status=error.status, problem=error.message)
         form.reason.errors = [error.message]
         return _render_detail(premises, {event: form}, error.status)
-    flash(f"{workflow.EVENT_RULES[event].label}: done. The premises is now {workflow.STATE_LABELS[premises.state].lower()}.", "success")
+    flash(
+        f"{rule.label}: done. The premises is now {workflow.STATE_LABELS[premises.state].lower()}.",
+        "success",
+    )
     return redirect(url_for("premises.show", premises_id=premises.id))
+
+
+def _conflict_message(what: str) -> str:
+    return (
+        f"{what} was not done: someone else changed this premises since you opened it. "
+        "This page now shows the current details and history. "
+        "Check them, then try again if it is still needed."
+    )
 
 
 def _attach_errors(form: Any, error: ValidationFailed) -> None:
@@ -196,9 +268,16 @@ def edit(premises_id: int) -> ResponseReturnValue:
             changed = services.update_details(
                 session, premises, _user(), int(form.version.data or 0), changes, form.reason.data
             )
-        except Conflict as error:
+        except Conflict:
             session.rollback()
-            problem, status = error.message, 409
+            problem, status = (
+                (
+                    "Your changes were not saved: someone else changed this premises since you "
+                    "opened it. Reload the current details to see their change, then make yours "
+                    "again."
+                ),
+                409,
+            )
         except ValidationFailed as error:
             session.rollback()
             _attach_errors(form, error)
@@ -208,7 +287,9 @@ def edit(premises_id: int) -> ResponseReturnValue:
             return redirect(url_for("premises.show", premises_id=premises.id))
     elif request.method == "POST":
         status = 422
-    return render_template("premises/edit.html", form=form, premises=premises, problem=problem), status
+    return render_template(
+        "premises/edit.html", form=form, premises=premises, problem=problem
+    ), status
 
 
 @premises_bp.route("/premises/new", methods=["GET", "POST"])
@@ -226,7 +307,9 @@ def create() -> ResponseReturnValue:
         details = {name: getattr(form, name).data for name in services.EDITABLE_FIELDS}
         try:
             authority = services.authority_by_code(session, form.authority.data or "")
-            premises = services.add_premises(session, _user(), authority, form.licence_number.data or "", details)
+            premises = services.add_premises(
+                session, _user(), authority, form.licence_number.data or "", details
+            )
         except ValidationFailed as error:
             session.rollback()
             _attach_errors(form, error)
@@ -255,7 +338,9 @@ def import_page() -> ResponseReturnValue:
         upload = form.register_file.data
         try:
             authority = services.authority_by_code(session, form.authority.data or "")
-            result = import_register(session, upload.read(), upload.filename or "register.csv", authority, _user())
+            result = import_register(
+                session, upload.read(), upload.filename or "register.csv", authority, _user()
+            )
         except ValidationFailed as error:
             session.rollback()
             form.register_file.errors = [error.message]
@@ -268,7 +353,9 @@ def import_page() -> ResponseReturnValue:
             return redirect(url_for("premises.import_run", run_id=result.run_id))
     elif request.method == "POST":
         status = 422
-    runs = session.scalars(select(RegisterImportRun).order_by(RegisterImportRun.id.desc()).limit(10)).all()
+    runs = session.scalars(
+        select(RegisterImportRun).order_by(RegisterImportRun.id.desc()).limit(10)
+    ).all()
     return render_template("premises/import.html", form=form, runs=runs), status
 
 
@@ -294,5 +381,7 @@ def import_rejections(run_id: int) -> ResponseReturnValue:
     return Response(
         rejections_csv(run),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="register-import-{run.id}-rejected.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="register-import-{run.id}-rejected.csv"'
+        },
     )

@@ -8,9 +8,10 @@ of one event (see `licensing.premises.services.apply_event`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from transitions import EventData, Machine
@@ -56,7 +57,12 @@ TRANSITIONS: list[dict[str, Any]] = [
         "dest": MONITORED,
         "conditions": [_is_no_action],
     },
-    {"trigger": "record_determination", "source": REVIEW, "dest": ACTION, "unless": [_is_no_action]},
+    {
+        "trigger": "record_determination",
+        "source": REVIEW,
+        "dest": ACTION,
+        "unless": [_is_no_action],
+    },
     {"trigger": "close_action", "source": ACTION, "dest": MONITORED},
 ]
 
@@ -69,6 +75,36 @@ machine = Machine(
     auto_transitions=False,
     send_event=True,
 )
+
+# The names `Machine.add_model` binds on a model (never a mapped column).
+_BOUND_NAMES = frozenset(
+    {"trigger", "may_trigger"}
+    | {name for event in machine.events for name in (event, f"may_{event}")}
+    | {f"is_{state}" for state in machine.states}
+)
+# Serialises use of the shared machine: its model list is shared by every thread.
+_machine_lock = threading.Lock()
+
+
+def fire(premises: Any, event: str, params: dict[str, Any]) -> bool:
+    """Take `event` on `premises` through the machine; return whether it moved.
+
+    The premises is attached for this call only: afterwards (also when the event raises)
+    it is off `machine.models` and carries none of the methods the machine bound to it
+    (`trigger`, `warn`, `may_warn`, `is_monitored`...), so nothing can move its state
+    except another call through the services.
+    """
+    initial = premises.state
+    bound = _BOUND_NAMES - set(vars(premises))
+    with _machine_lock:
+        machine.add_model(premises, initial=initial)
+        try:
+            return bool(premises.trigger(event, **params))
+        finally:
+            machine.remove_model(premises)
+            for name in bound & set(vars(premises)):
+                delattr(premises, name)
+
 
 POLICE = frozenset({Role.OFFICER, Role.SUPERVISOR})
 SUPERVISOR_ONLY = frozenset({Role.SUPERVISOR})
@@ -88,8 +124,12 @@ class EventRule:
 EVENT_RULES: dict[str, EventRule] = {
     rule.name: rule
     for rule in [
-        EventRule("warn", "Warn", POLICE, ("override_reason",), "Send a warning: monitored to warned."),
-        EventRule("stand_down", "Stand down", POLICE, (), "Return a warned premises to monitoring."),
+        EventRule(
+            "warn", "Warn", POLICE, ("override_reason",), "Send a warning: monitored to warned."
+        ),
+        EventRule(
+            "stand_down", "Stand down", POLICE, (), "Return a warned premises to monitoring."
+        ),
         EventRule(
             "apply_for_review",
             "Apply for a review (s.51)",
@@ -199,6 +239,11 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "received_at",
             "Enter when the licensing authority received the application",
         )
+        if received > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValidationFailed(
+                "The time of receipt cannot be in the future",
+                {"received_at": "The time of receipt cannot be in the future"},
+            )
         out["received_at"] = received
         out["certificate_reference"] = _require(
             _text(params, "certificate_reference"),
@@ -252,20 +297,45 @@ def _add_months(start: date, months: int) -> date:
 
 @dataclass
 class GuardContext:
-    """What a guard may look at: the premises, the actor, the parsed parameters."""
+    """What a guard may look at: the premises, the actor, the parsed parameters, and the
+    session to read evidence with (guards read; they never write)."""
 
     premises: Any
     actor: Any
     event: str
     params: dict[str, Any]
+    session: Any = None
     facts: dict[str, Any] = field(default_factory=dict)
 
 
 Guard = Callable[[GuardContext], str | None]
 
+EVIDENCE_WINDOW_DAYS = 90
+
+
+def warning_needs_evidence(context: GuardContext) -> str | None:
+    """A warning rests on evidence: a confirmed incident at the premises in the last 90
+    days, or a supervisor's override reason (recorded with the event)."""
+    if context.params.get("override_reason"):
+        if context.actor.role != Role.SUPERVISOR:
+            return "Only a supervisor can give an override reason to warn without recent evidence"
+        return None
+    from licensing.db import utcnow
+    from licensing.incidents.services import confirmed_evidence_since  # avoids an import cycle
+
+    since = utcnow() - timedelta(days=EVIDENCE_WINDOW_DAYS)
+    if confirmed_evidence_since(context.session, context.premises.id, since) == 0:
+        return (
+            f"A warning needs at least one confirmed incident in the last {EVIDENCE_WINDOW_DAYS} "
+            "days on this premises' record, or a supervisor's override reason"
+        )
+    return None
+
+
 # Each event's guards, in order. A guard returns None to allow, or the reason it refuses.
-# Later issues add guards here (evidence before a warning, an issued bundle before a review).
+# Later issues add guards here (an issued bundle before a review).
 GUARDS: dict[str, list[Guard]] = {name: [] for name in EVENT_RULES}
+GUARDS["warn"].append(warning_needs_evidence)
 
 
 def first_refusal(context: GuardContext) -> str | None:

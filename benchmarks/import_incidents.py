@@ -1,0 +1,189 @@
+"""Benchmark: importing data.police.uk rows with linking, against a bare executemany.
+
+Synthesises N data.police.uk street-level rows (default 1,000,000) and P premises
+(default 10,000) around real-looking snap points, then in one run on one database:
+
+1. imports the file through `import_incidents` (parse, dedupe, insert, link by proximity);
+2. inserts the same parsed rows with a bare `executemany` through the same driver into an
+   empty copy of the incidents table;
+
+and prints rows/s for each and their ratio. Targets (issue 3): at least 50,000 rows/s
+with linking on SQLite, and at least half the bare-insert rate.
+
+    .venv/bin/python benchmarks/import_incidents.py [--rows N] [--premises P] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text  # noqa: E402
+
+from licensing import create_app  # noqa: E402
+from licensing.auth.services import create_authority  # noqa: E402
+from licensing.cli import upgrade_database  # noqa: E402
+from licensing.db import get_session  # noqa: E402
+from licensing.incidents.importer import POLICE_UK_COLUMNS, import_incidents, parse_police_uk  # noqa: E402
+from licensing.incidents.models import POLICE_UK_CATEGORIES  # noqa: E402
+
+CENTRE = (53.4064, -2.9812)
+PLACES = [
+    "Nightclub",
+    "Pub / Bar",
+    "Supermarket",
+    "Petrol Station",
+    "Parking Area",
+    "Shopping Area",
+]
+
+
+def synthesise(rows: int, premises: int, seed: int) -> tuple[bytes, list[tuple[float, float]]]:
+    """A data.police.uk-format CSV of `rows` rows and `premises` premises positions."""
+    rng = random.Random(seed)
+    # Snap points: a few thousand shared positions, as data.police.uk anonymises to them.
+    points = [
+        (
+            round(CENTRE[0] + rng.uniform(-0.25, 0.25), 6),
+            round(CENTRE[1] + rng.uniform(-0.35, 0.35), 6),
+        )
+        for _ in range(max(premises // 2, 100))
+    ]
+    premises_positions = [
+        (lat + rng.uniform(-0.0003, 0.0003), lon + rng.uniform(-0.0003, 0.0003))
+        for lat, lon in (rng.choice(points) for _ in range(premises))
+    ]
+    out = io.StringIO()
+    out.write(",".join(POLICE_UK_COLUMNS) + "\r\n")
+    for i in range(rows):
+        crime = rng.choice(POLICE_UK_CATEGORIES)
+        month = f"20{19 + (i * 36 // rows) // 12}-{(i * 36 // rows) % 12 + 1:02d}"
+        crime_id = "" if crime == "Anti-social behaviour" else f"{i:064x}"
+        if rng.random() < 0.02:
+            lon_text = lat_text = ""
+        else:
+            lat, lon = rng.choice(points)
+            lat_text, lon_text = f"{lat:.6f}", f"{lon:.6f}"
+        place = rng.choice(PLACES)
+        out.write(
+            f"{crime_id},{month},Merseyside Police,Merseyside Police,{lon_text},{lat_text},"
+            f"On or near {place},E0100{i % 9999:04d},Liverpool {i % 300:03d}A,{crime},"
+            f"{'' if crime_id == '' else 'Investigation complete; no suspect identified'},\r\n"
+        )
+    return out.getvalue().encode("utf-8"), premises_positions
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--premises", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL"))
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="bench-import-")
+    url = args.database or f"sqlite:///{workdir}/bench.db"
+    upgrade_database(url)
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url})
+
+    started = time.perf_counter()
+    data, positions = synthesise(args.rows, args.premises, args.seed)
+    print(
+        f"synthesised {args.rows:,} rows ({len(data) / 1e6:.0f} MB) and {args.premises:,} premises in {time.perf_counter() - started:.1f}s"
+    )
+
+    with app.app_context():
+        session = get_session()
+        authority = create_authority(session, "BEN", "Benchmark Council")
+        session.execute(
+            text(
+                "INSERT INTO premises (authority_id, licence_number, name, address, postcode, latitude, longitude,"
+                " licence_holder, dps, licensable_activities, opening_hours, licence_status, state, version,"
+                " created_at, updated_at) VALUES (:a, :n, :name, '', '', :lat, :lon, '', '', '', '', 'current',"
+                " 'monitored', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            [
+                {
+                    "a": authority.id,
+                    "n": f"BEN/{i}",
+                    "name": f"Premises {i}",
+                    "lat": lat,
+                    "lon": lon,
+                }
+                for i, (lat, lon) in enumerate(positions)
+            ],
+        )
+        session.commit()
+
+        started = time.perf_counter()
+        result = import_incidents(session, data, "bench.csv", "police-uk", None)
+        import_seconds = time.perf_counter() - started
+        print(f"import with linking: {result.summary()}")
+
+        # The bare comparison: the same parsed rows, one executemany, same driver and database.
+        from collections import Counter
+
+        from licensing.csvfiles import decode_text, read_rows
+
+        _header, rows = read_rows(decode_text(data))
+        occurrences: Counter[str] = Counter()
+        parsed = []
+        for row in rows:
+            try:
+                parsed.append(parse_police_uk(row.values, occurrences))
+            except Exception:  # noqa: S112 - the same rows the import rejected
+                continue
+        columns = list(parsed[0].keys())
+        connection = session.connection()
+        # Same columns and the same indexes as incidents, so the comparison is fair.
+        connection.execute(
+            text("CREATE TABLE bare_incidents AS SELECT * FROM incidents WHERE 1 = 0")
+        )
+        connection.execute(
+            text("CREATE UNIQUE INDEX bare_source_ref ON bare_incidents (source, source_ref)")
+        )
+        connection.execute(text("CREATE INDEX bare_counted_at ON bare_incidents (counted_at)"))
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        placeholder = "?" if connection.dialect.name == "sqlite" else "%s"
+        sql = f"INSERT INTO bare_incidents ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"
+        values = [
+            tuple(
+                v.replace(tzinfo=None).isoformat(" ")
+                if hasattr(v, "tzinfo") and v is not None and connection.dialect.name == "sqlite"
+                else v
+                for v in (r[c] for c in columns)
+            )
+            for r in parsed
+        ]
+        started = time.perf_counter()
+        cursor.executemany(sql, values)
+        session.commit()
+        bare_seconds = time.perf_counter() - started
+
+    import_rate = result.read / import_seconds
+    bare_rate = len(values) / bare_seconds
+    print()
+    print("| measure | rows | seconds | rows/s |")
+    print("|---|---:|---:|---:|")
+    print(f"| import with linking | {result.read:,} | {import_seconds:.2f} | {import_rate:,.0f} |")
+    print(f"| bare executemany | {len(values):,} | {bare_seconds:.2f} | {bare_rate:,.0f} |")
+    print(
+        f"ratio import/bare: {import_rate / bare_rate:.2f} (target >= 0.5); target import rate 50,000 rows/s on SQLite"
+    )
+
+
+if __name__ == "__main__":
+    main()

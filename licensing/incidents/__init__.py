@@ -1,0 +1,1 @@
+"""Incidents and ASB reports: the evidence premises are escalated on."""

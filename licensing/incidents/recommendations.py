@@ -1,0 +1,240 @@
+"""Escalation recommendations from threshold rules over confirmed incidents.
+
+Defaults, and why:
+- `serious_while_monitored`: 3 or more confirmed violence, public order, drugs or weapons
+  incidents within 28 days while monitored recommends `warn`. Four weeks is the period
+  licensing teams review premises over, and three serious incidents in it is the usual
+  "red" trigger of traffic-light schemes: one can be bad luck, three is a pattern.
+- `asb_while_monitored`: 5 or more confirmed ASB reports within 28 days while monitored
+  recommends `warn`: nuisance is more frequent and less serious, so the bar is higher.
+- `repeat_after_warning`: 2 or more confirmed serious incidents since the warning while
+  warned recommends `apply_for_review`: the warning did not work.
+
+A recommendation never changes a state. It stays open until an officer takes the event
+(it is then marked acted) or dismisses it with a reason; a rule does not raise a second
+open recommendation for the same premises.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from licensing.audit.models import AuditEvent
+from licensing.audit.services import append_event
+from licensing.auth.models import POLICE_ROLES, Role, User
+from licensing.db import utcnow
+from licensing.errors import Forbidden, NotFound, Refused, ValidationFailed
+from licensing.incidents.models import (
+    ASB_CATEGORIES,
+    Incident,
+    PremisesIncidentLink,
+    Recommendation,
+)
+from licensing.premises.models import Premises
+
+SERIOUS = (
+    "Violence and sexual offences",
+    "Public order",
+    "Drugs",
+    "Possession of weapons",
+)
+ASB = ("Anti-social behaviour", *ASB_CATEGORIES)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A threshold: `threshold` confirmed incidents of `categories` in the window while
+    the premises is in `state` recommends `event`."""
+
+    name: str
+    state: str
+    categories: tuple[str, ...]
+    threshold: int
+    window_days: int | None  # None: since the premises entered `state`
+    event: str
+    label: str
+
+
+DEFAULT_RULES = (
+    Rule(
+        "serious_while_monitored",
+        "monitored",
+        SERIOUS,
+        3,
+        28,
+        "warn",
+        "serious incidents in 28 days",
+    ),
+    Rule("asb_while_monitored", "monitored", ASB, 5, 28, "warn", "ASB reports in 28 days"),
+    Rule(
+        "repeat_after_warning",
+        "warned",
+        SERIOUS,
+        2,
+        None,
+        "apply_for_review",
+        "serious incidents since the warning",
+    ),
+)
+
+
+def _entered_state_at(session: Session, premises: Premises) -> datetime | None:
+    return session.scalar(
+        select(AuditEvent.occurred_at)
+        .where(AuditEvent.premises_id == premises.id, AuditEvent.to_state == premises.state)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
+
+
+def evaluate(
+    session: Session,
+    premises_ids: list[int] | None = None,
+    now: datetime | None = None,
+    rules: tuple[Rule, ...] = DEFAULT_RULES,
+) -> list[Recommendation]:
+    """Apply the rules to the given premises (default: every premises with confirmed
+    incidents) and add a recommendation where a threshold is met and none is open."""
+    now = now or utcnow()
+    query = select(Premises).where(
+        Premises.id.in_(
+            select(PremisesIncidentLink.premises_id).where(
+                PremisesIncidentLink.status == "confirmed"
+            )
+        )
+    )
+    if premises_ids is not None:
+        query = query.where(Premises.id.in_(premises_ids))
+    open_keys: set[tuple[int, str]] = {
+        (premises_id, rule)
+        for premises_id, rule in session.execute(
+            select(Recommendation.premises_id, Recommendation.rule).where(
+                Recommendation.status == "open"
+            )
+        )
+    }
+    created: list[Recommendation] = []
+    for premises in session.scalars(query):
+        for rule in rules:
+            if premises.state != rule.state or (premises.id, rule.name) in open_keys:
+                continue
+            since = (
+                now - timedelta(days=rule.window_days)
+                if rule.window_days
+                else _entered_state_at(session, premises)
+            )
+            if since is None:
+                continue
+            ids = list(
+                session.scalars(
+                    select(Incident.id)
+                    .join(PremisesIncidentLink, PremisesIncidentLink.incident_id == Incident.id)
+                    .where(
+                        PremisesIncidentLink.premises_id == premises.id,
+                        PremisesIncidentLink.status == "confirmed",
+                        Incident.category.in_(rule.categories),
+                        Incident.counted_at >= since,
+                        Incident.counted_at <= now,
+                    )
+                    .order_by(Incident.counted_at)
+                )
+            )
+            if len(ids) < rule.threshold:
+                continue
+            recommendation = Recommendation(
+                premises_id=premises.id,
+                rule=rule.name,
+                recommended_event=rule.event,
+                summary=f"{len(ids)} {rule.label} (threshold {rule.threshold})",
+                incident_ids=json.dumps(ids),
+                created_at=now,
+            )
+            session.add(recommendation)
+            session.flush()
+            append_event(
+                session,
+                event="recommendation_raised",
+                actor_id=None,
+                premises_id=premises.id,
+                payload={
+                    "recommendation_id": recommendation.id,
+                    "rule": rule.name,
+                    "recommends": rule.event,
+                    "incident_ids": ids,
+                },
+            )
+            open_keys.add((premises.id, rule.name))
+            created.append(recommendation)
+    session.commit()
+    return created
+
+
+def open_recommendations(session: Session, premises_id: int | None = None) -> list[Recommendation]:
+    """Open recommendations, newest first (of one premises, or all)."""
+    query = select(Recommendation).where(Recommendation.status == "open")
+    if premises_id is not None:
+        query = query.where(Recommendation.premises_id == premises_id)
+    return list(
+        session.scalars(query.order_by(Recommendation.created_at.desc(), Recommendation.id.desc()))
+    )
+
+
+def count_open(session: Session) -> int:
+    """How many recommendations are open."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Recommendation).where(Recommendation.status == "open")
+        )
+        or 0
+    )
+
+
+def dismiss(session: Session, actor: User, recommendation_id: int, reason: str) -> Recommendation:
+    """Dismiss a recommendation with a reason (police only); recorded on the premises chain."""
+    if actor.role not in POLICE_ROLES:
+        raise (
+            NotFound("Not found")
+            if actor.role == Role.COUNCIL
+            else Forbidden("Only police officers decide recommendations")
+        )
+    recommendation = session.get(Recommendation, recommendation_id)
+    if recommendation is None:
+        raise NotFound("No such recommendation")
+    if recommendation.status != "open":
+        raise Refused("That recommendation has already been decided")
+    if not reason.strip():
+        raise ValidationFailed("Give a reason for dismissing it", {"reason": "Give a reason"})
+    recommendation.status = "dismissed"
+    recommendation.decided_by_id = actor.id
+    recommendation.decided_at = utcnow()
+    recommendation.decision_reason = reason.strip()
+    append_event(
+        session,
+        event="recommendation_dismissed",
+        actor_id=actor.id,
+        premises_id=recommendation.premises_id,
+        reason=reason.strip(),
+        payload={"recommendation_id": recommendation.id, "rule": recommendation.rule},
+    )
+    session.commit()
+    return recommendation
+
+
+def mark_acted(session: Session, premises_id: int, event: str, actor: User) -> None:
+    """Close open recommendations of `event` for a premises when the event is taken
+    (in the caller's transaction)."""
+    for recommendation in session.scalars(
+        select(Recommendation).where(
+            Recommendation.premises_id == premises_id,
+            Recommendation.status == "open",
+            Recommendation.recommended_event == event,
+        )
+    ):
+        recommendation.status = "acted"
+        recommendation.decided_by_id = actor.id
+        recommendation.decided_at = utcnow()

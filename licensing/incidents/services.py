@@ -1,0 +1,510 @@
+"""Incident services: record one, link it to premises, confirm or reject suggestions,
+and read what is linked to a premises."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from licensing.audit.services import append_event
+from licensing.auth.models import POLICE_ROLES, Role, User
+from licensing.auth.permissions import can_see_premises
+from licensing.db import utcnow
+from licensing.errors import Forbidden, NotFound, Refused, ValidationFailed
+from licensing.incidents.importer import RowRejected, month_middle
+from licensing.incidents.linking import bounding_box, distance_m
+from licensing.incidents.models import (
+    ASB_CATEGORIES,
+    CATEGORIES,
+    PERSON_ROLES,
+    SOURCES,
+    Incident,
+    IncidentPerson,
+    PremisesIncidentLink,
+)
+from licensing.premises.models import LicensingAuthority, Premises
+from licensing.timeutil import parse_instant
+
+DEFAULT_RADIUS_M = 50.0
+PERSON_FIELDS = ("name", "phone", "email", "address")
+
+
+@dataclass(frozen=True)
+class RecordedIncident:
+    """The incident and whether this call created it (False: it already existed)."""
+
+    incident: Incident
+    created: bool
+
+
+def _text(data: dict[str, Any], name: str, limit: int, errors: dict[str, str]) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[name] = "Must be text"
+        return ""
+    value = value.strip()
+    if len(value) > limit:
+        errors[name] = f"At most {limit} characters"
+    return value[:limit]
+
+
+def _number(data: dict[str, Any], name: str, limit: float, errors: dict[str, str]) -> float | None:
+    value = data.get(name)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        errors[name] = "Must be a number"
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        errors[name] = "Must be a number"
+        return None
+    if not -limit <= number <= limit:
+        errors[name] = f"Must be between -{limit:g} and {limit:g}"
+        return None
+    return number
+
+
+def clean_incident(
+    data: dict[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, str]], dict[str, str]]:
+    """Validate incident fields (as the API names them); return (columns, people, link
+    hints) or raise ValidationFailed listing every bad field."""
+    errors: dict[str, str] = {}
+    source = _text(data, "source", 16, errors) or "manual"
+    if source not in SOURCES:
+        errors["source"] = f"Must be one of {', '.join(SOURCES)}"
+    source_ref = _text(data, "source_ref", 128, errors)
+    category = _text(data, "category", 64, errors)
+    if category not in CATEGORIES:
+        errors["category"] = "Must be a data.police.uk crime type or an ASB type"
+    occurred_at: datetime | None = None
+    month: str | None = None
+    counted_at: datetime | None = None
+    occurred_text = data.get("occurred_at")
+    month_text = data.get("month")
+    if occurred_text not in (None, ""):
+        try:
+            occurred_at = parse_instant(str(occurred_text))
+            counted_at = occurred_at
+        except ValueError:
+            errors["occurred_at"] = "Must be an ISO 8601 date and time"
+    elif month_text not in (None, ""):
+        try:
+            counted_at = month_middle(str(month_text))
+            month = str(month_text)
+        except RowRejected:
+            errors["month"] = "Must be YYYY-MM"
+    else:
+        errors["occurred_at"] = "Give occurred_at or month"
+    if occurred_at is not None and occurred_at > utcnow() + timedelta(minutes=5):
+        errors["occurred_at"] = "Cannot be in the future"
+    lat = _number(data, "latitude", 90.0, errors)
+    lon = _number(data, "longitude", 180.0, errors)
+    if (lat is None) != (lon is None) and "latitude" not in errors and "longitude" not in errors:
+        errors["latitude"] = "Give both latitude and longitude, or neither"
+    people: list[dict[str, str]] = []
+    personal = data.get("personal_data")
+    if personal not in (None, {}):
+        entries = personal.get("people") if isinstance(personal, dict) else None
+        if not isinstance(entries, list):
+            errors["personal_data"] = 'Must be {"people": [...]}'
+        else:
+            for index, person in enumerate(entries[:50]):
+                if not isinstance(person, dict) or person.get("role") not in PERSON_ROLES:
+                    errors[f"personal_data.people[{index}]"] = (
+                        f"role must be one of {', '.join(PERSON_ROLES)}"
+                    )
+                    continue
+                people.append(
+                    {"role": person["role"]}
+                    | {
+                        f: _text(person, f, 1000 if f == "address" else 254, errors)
+                        for f in PERSON_FIELDS
+                    }
+                )
+    hints = {
+        "licence_number": _text(data, "licence_number", 64, errors),
+        "authority": _text(data, "authority", 32, errors).upper(),
+        "uprn": _text(data, "uprn", 16, errors),
+    }
+    if errors:
+        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    columns = {
+        "source": source,
+        "source_ref": source_ref,
+        "occurred_at": occurred_at,
+        "month": month,
+        "counted_at": counted_at,
+        "category": category,
+        "description": _text(data, "description", 10_000, errors),
+        "location_text": _text(data, "location", 300, errors),
+        "latitude": lat,
+        "longitude": lon,
+        "outcome": _text(data, "outcome", 200, errors),
+    }
+    return columns, people, hints
+
+
+def premises_for_hints(session: Session, hints: dict[str, str]) -> tuple[Premises, str] | None:
+    """The premises a licence number (with authority) or UPRN names, and how it matched."""
+    if hints.get("licence_number") and hints.get("authority"):
+        premises = session.scalar(
+            select(Premises)
+            .join(LicensingAuthority)
+            .where(
+                LicensingAuthority.code == hints["authority"],
+                Premises.licence_number == hints["licence_number"],
+            )
+        )
+        if premises is not None:
+            return premises, "licence_number"
+    if hints.get("uprn"):
+        premises = session.scalar(select(Premises).where(Premises.uprn == hints["uprn"]).limit(1))
+        if premises is not None:
+            return premises, "uprn"
+    return None
+
+
+def premises_near(
+    session: Session, lat: float, lon: float, radius_m: float
+) -> list[tuple[Premises, float]]:
+    """Premises within `radius_m` of a point: an indexed bounding box, then exact distance."""
+    min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, radius_m)
+    candidates = session.scalars(
+        select(Premises).where(
+            Premises.latitude.between(min_lat, max_lat),
+            Premises.longitude.between(min_lon, max_lon),
+        )
+    )
+    found = []
+    for premises in candidates:
+        assert premises.latitude is not None and premises.longitude is not None
+        d = distance_m(lat, lon, premises.latitude, premises.longitude)
+        if d <= radius_m:
+            found.append((premises, d))
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def record_incident(
+    session: Session,
+    actor: User,
+    data: dict[str, Any],
+    *,
+    radius_m: float = DEFAULT_RADIUS_M,
+    commit: bool = True,
+    premises: Premises | None = None,
+) -> RecordedIncident:
+    """Record one incident (idempotent on source and source reference) and link it: to
+    `premises` or the premises its licence number/UPRN names (confirmed), else to premises
+    nearby (suggested)."""
+    columns, people, hints = clean_incident(data)
+    if not columns["source_ref"]:
+        if columns["source"] in ("manual", "council-asb"):
+            columns["source_ref"] = (
+                f"{columns['source']}-{utcnow().strftime('%Y%m%d%H%M%S%f')}-{actor.id}"
+            )
+        else:
+            raise ValidationFailed(
+                "source_ref is required for this source", {"source_ref": "Required"}
+            )
+    existing = session.scalar(
+        select(Incident).where(
+            Incident.source == columns["source"], Incident.source_ref == columns["source_ref"]
+        )
+    )
+    if existing is not None:
+        return RecordedIncident(existing, False)
+    incident = Incident(**columns, created_by_id=actor.id)
+    if actor.role == Role.COUNCIL:
+        incident.authority_id = actor.authority_id
+    session.add(incident)
+    session.flush()
+    for person in people:
+        session.add(IncidentPerson(incident_id=incident.id, **person))
+    target = (premises, "officer") if premises is not None else premises_for_hints(session, hints)
+    if target is not None:
+        _confirm_new_link(session, target[0], incident, actor, target[1])
+    elif incident.latitude is not None and incident.longitude is not None:
+        for nearby, distance in premises_near(
+            session, incident.latitude, incident.longitude, radius_m
+        ):
+            session.add(
+                PremisesIncidentLink(
+                    premises_id=nearby.id,
+                    incident_id=incident.id,
+                    status="suggested",
+                    method="proximity",
+                    distance_m=round(distance, 1),
+                )
+            )
+    if commit:
+        session.commit()
+    return RecordedIncident(incident, True)
+
+
+def _confirm_new_link(
+    session: Session, premises: Premises, incident: Incident, actor: User, method: str
+) -> PremisesIncidentLink:
+    link = PremisesIncidentLink(
+        premises_id=premises.id,
+        incident_id=incident.id,
+        status="confirmed",
+        method=method,
+        decided_by_id=actor.id,
+        decided_at=utcnow(),
+    )
+    session.add(link)
+    session.flush()
+    append_event(
+        session,
+        event="incident_linked",
+        actor_id=actor.id,
+        premises_id=premises.id,
+        payload={
+            "incident_id": incident.id,
+            "link_id": link.id,
+            "method": method,
+            "category": incident.category,
+        },
+    )
+    return link
+
+
+def _require_police(actor: User) -> None:
+    if actor.role not in POLICE_ROLES:
+        raise (
+            NotFound("Not found")
+            if actor.role == Role.COUNCIL
+            else Forbidden("Only police officers decide links")
+        )
+
+
+def decide_links(
+    session: Session, actor: User, link_ids: Iterable[int], decision: str, reason: str | None = None
+) -> int:
+    """Confirm or reject suggested links (one or many, in one transaction); each decision
+    is an event on its premises' chain. Returns how many changed."""
+    _require_police(actor)
+    if decision not in ("confirmed", "rejected"):
+        raise ValidationFailed("decision must be confirmed or rejected")
+    ids = sorted(set(link_ids))
+    if not ids:
+        raise ValidationFailed(
+            "Choose at least one suggested link", {"links": "Choose at least one"}
+        )
+    links = session.scalars(
+        select(PremisesIncidentLink).where(PremisesIncidentLink.id.in_(ids))
+    ).all()
+    if len(links) != len(ids):
+        raise NotFound("One of those links does not exist")
+    changed = 0
+    now = utcnow()
+    for link in sorted(links, key=lambda x: (x.premises_id, x.id)):
+        if link.status != "suggested":
+            continue
+        link.status = decision
+        link.decided_by_id = actor.id
+        link.decided_at = now
+        append_event(
+            session,
+            event="link_confirmed" if decision == "confirmed" else "link_rejected",
+            actor_id=actor.id,
+            premises_id=link.premises_id,
+            reason=(reason or "").strip() or None,
+            payload={
+                "incident_id": link.incident_id,
+                "link_id": link.id,
+                "method": link.method,
+                "distance_m": link.distance_m,
+            },
+        )
+        changed += 1
+    session.commit()
+    return changed
+
+
+def link_incident(
+    session: Session, actor: User, premises: Premises, incident: Incident
+) -> PremisesIncidentLink:
+    """An officer links an incident to a premises (confirmed), or confirms a suggestion."""
+    _require_police(actor)
+    link = session.scalar(
+        select(PremisesIncidentLink).where(
+            PremisesIncidentLink.premises_id == premises.id,
+            PremisesIncidentLink.incident_id == incident.id,
+        )
+    )
+    if link is not None:
+        if link.status == "confirmed":
+            raise Refused("That incident is already linked to this premises")
+        decide_links(session, actor, [link.id], "confirmed")
+        return link
+    link = _confirm_new_link(session, premises, incident, actor, "officer")
+    session.commit()
+    return link
+
+
+def unlink(session: Session, actor: User, link_id: int, reason: str) -> None:
+    """Remove a confirmed link (kept as rejected so it is not suggested again)."""
+    _require_police(actor)
+    link = session.get(PremisesIncidentLink, link_id)
+    if link is None:
+        raise NotFound("No such link")
+    if not reason.strip():
+        raise ValidationFailed("Give a reason for unlinking", {"reason": "Give a reason"})
+    link.status = "rejected"
+    link.decided_by_id = actor.id
+    link.decided_at = utcnow()
+    append_event(
+        session,
+        event="incident_unlinked",
+        actor_id=actor.id,
+        premises_id=link.premises_id,
+        reason=reason.strip(),
+        payload={"incident_id": link.incident_id, "link_id": link.id},
+    )
+    session.commit()
+
+
+def linked_incidents(
+    session: Session, premises_id: int, status: str = "confirmed"
+) -> list[PremisesIncidentLink]:
+    """A premises' links of one status, newest incident first."""
+    return list(
+        session.scalars(
+            select(PremisesIncidentLink)
+            .join(Incident)
+            .where(
+                PremisesIncidentLink.premises_id == premises_id,
+                PremisesIncidentLink.status == status,
+            )
+            .order_by(Incident.counted_at.desc(), Incident.id.desc())
+        ).all()
+    )
+
+
+def confirmed_evidence_since(session: Session, premises_id: int, since: datetime) -> int:
+    """How many confirmed incidents at the premises count at or after `since`."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(PremisesIncidentLink)
+            .join(Incident)
+            .where(
+                PremisesIncidentLink.premises_id == premises_id,
+                PremisesIncidentLink.status == "confirmed",
+                Incident.counted_at >= since,
+            )
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class SuggestionGroup:
+    """The suggested links of one premises, for the suggestions queue."""
+
+    premises: Premises
+    links: list[PremisesIncidentLink]
+
+
+def suggestion_groups(
+    session: Session, user: User, limit_premises: int = 50
+) -> list[SuggestionGroup]:
+    """Open suggestions grouped by premises, premises with most suggestions first."""
+    counts = session.execute(
+        select(PremisesIncidentLink.premises_id, func.count().label("n"))
+        .where(PremisesIncidentLink.status == "suggested")
+        .group_by(PremisesIncidentLink.premises_id)
+        .order_by(func.count().desc(), PremisesIncidentLink.premises_id)
+        .limit(limit_premises)
+    ).all()
+    groups = []
+    for premises_id, _n in counts:
+        premises = session.get(Premises, premises_id)
+        if premises is None or not can_see_premises(user, premises):
+            continue
+        groups.append(
+            SuggestionGroup(premises, linked_incidents(session, premises_id, "suggested"))
+        )
+    return groups
+
+
+def incident_visible_to(session: Session, user: User, incident_id: int) -> Incident:
+    """An incident the user may see: police and admin any; a council user only reports of
+    their own authority or incidents linked to a premises they may see."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("No such incident")
+    if user.role == Role.COUNCIL:
+        if incident.authority_id == user.authority_id and incident.source == "council-asb":
+            return incident
+        for link in session.scalars(
+            select(PremisesIncidentLink).where(
+                PremisesIncidentLink.incident_id == incident.id,
+                PremisesIncidentLink.status == "confirmed",
+            )
+        ):
+            premises = session.get(Premises, link.premises_id)
+            if premises is not None and can_see_premises(user, premises):
+                return incident
+        raise NotFound("No such incident")
+    return incident
+
+
+def weekly_counts(
+    session: Session, premises_id: int, weeks: int = 52, now: datetime | None = None
+) -> tuple[list[datetime], dict[str, list[int]]]:
+    """Confirmed incidents per week by category over the last `weeks` weeks (weeks start
+    on Monday, UTC); month-only incidents count at the middle of their month."""
+    now = now or utcnow()
+    monday = (now - timedelta(days=now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    starts = [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    rows = session.execute(
+        select(Incident.category, Incident.counted_at)
+        .join(PremisesIncidentLink, and_(PremisesIncidentLink.incident_id == Incident.id))
+        .where(
+            PremisesIncidentLink.premises_id == premises_id,
+            PremisesIncidentLink.status == "confirmed",
+            Incident.counted_at >= starts[0],
+            Incident.counted_at < monday + timedelta(weeks=1),
+        )
+    ).all()
+    series: dict[str, list[int]] = {}
+    for category, counted_at in rows:
+        index = int((counted_at.astimezone(UTC) - starts[0]).total_seconds() // (7 * 86400))
+        if 0 <= index < weeks:
+            series.setdefault(category, [0] * weeks)[index] += 1
+    return starts, dict(sorted(series.items()))
+
+
+def people_json(incident: Incident) -> list[dict[str, Any]]:
+    """The people held apart on an incident (police eyes only)."""
+    return [{"role": p.role, **{f: getattr(p, f) for f in PERSON_FIELDS}} for p in incident.people]
+
+
+def is_asb(category: str) -> bool:
+    """True for anti-social behaviour categories."""
+    return category == "Anti-social behaviour" or category in ASB_CATEGORIES
+
+
+def parse_ids(values: Iterable[str]) -> list[int]:
+    """Integers from form values; anything else is ignored."""
+    return [int(v) for v in values if str(v).isdigit()]
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for storage."""
+    return json.dumps(value, separators=(",", ":"))
