@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STATIC := licensing/static
 GOVUK := node_modules/govuk-frontend/dist/govuk
 HOST ?= 127.0.0.1
+# Two workers: the machines here have two cores. Override: make test PYTEST_ARGS=
+PYTEST_ARGS ?= -n 2
 PORT ?= 5000
 
 .PHONY: run serve setup assets migrate demo test test-postgres lint format typecheck clean

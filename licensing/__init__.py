@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
@@ -90,7 +90,10 @@ def _register_error_pages(app: Flask) -> None:
         (405, "Not allowed"),
     ):
 
-        def handler(_error: Exception, status: int = status, title: str = title) -> tuple[str, int]:
+        def handler(_error: Exception, status: int = status, title: str = title) -> Any:
+            if request.path.startswith("/api/"):
+                code = title.lower().replace(" ", "_")
+                return jsonify(error=code, message=title), status
             return render_template("error.html", status=status, message=title), status
 
         app.register_error_handler(status, handler)

@@ -44,6 +44,7 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     from licensing.demo import demo_group
+    from licensing.incidents.cli import incidents_group
 
     app.cli.add_command(db_group)
     app.cli.add_command(authorities_group)
@@ -52,6 +53,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(premises_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(demo_group)
+    app.cli.add_command(incidents_group)
 
 
 @click.group("db")

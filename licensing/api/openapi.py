@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from licensing.incidents.models import CATEGORIES, LINK_METHODS, PERSON_ROLES, SOURCES
 from licensing.premises import workflow
 from licensing.premises.models import LicenceStatus
 
@@ -160,6 +161,11 @@ def _schemas() -> dict[str, Any]:
                     "additionalProperties": {"type": "string"},
                     "description": "Validation errors by field name",
                 },
+                "results": {
+                    "type": "array",
+                    "items": _ref("BatchItemResult"),
+                    "description": "An atomic incident batch refused: each invalid item",
+                },
             },
             "required": ["error", "message"],
             "additionalProperties": False,
@@ -211,6 +217,220 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {"openapi": {"type": "string"}, "paths": {"type": "object"}},
             "required": ["openapi", "info", "paths"],
+        },
+    }
+
+
+def _incident_schemas() -> dict[str, Any]:
+    person = {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": list(PERSON_ROLES)},
+            "name": {"type": "string", "maxLength": 254},
+            "phone": {"type": "string", "maxLength": 254},
+            "email": {"type": "string", "maxLength": 254},
+            "address": {"type": "string", "maxLength": 1000},
+        },
+        "required": ["role"],
+        "additionalProperties": False,
+    }
+    personal = {
+        "type": "object",
+        "description": "Victims, witnesses, reporters and suspects: held apart, police only, "
+        "redacted from anything shared",
+        "properties": {"people": {"type": "array", "items": _ref("Person"), "maxItems": 50}},
+        "required": ["people"],
+        "additionalProperties": False,
+    }
+    create = {
+        "source": {"type": "string", "enum": list(SOURCES), "default": "manual"},
+        "source_ref": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "description": "With source, the identity that makes a retry safe",
+        },
+        "occurred_at": {"type": "string", "format": "date-time", "description": "ISO 8601"},
+        "month": {
+            "type": "string",
+            "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+            "description": "When only the month is known (data.police.uk): YYYY-MM",
+        },
+        "category": {"type": "string", "enum": list(CATEGORIES)},
+        "description": {"type": "string", "maxLength": 10000},
+        "location": {"type": "string", "maxLength": 300},
+        "latitude": _nullable("number", minimum=-90, maximum=90),
+        "longitude": _nullable("number", minimum=-180, maximum=180),
+        "outcome": {"type": "string", "maxLength": 200},
+        "licence_number": {
+            "type": "string",
+            "description": "With authority: links the incident to that premises, confirmed",
+        },
+        "authority": {"type": "string", "description": "Licensing authority code"},
+        "uprn": {"type": "string", "description": "Links the incident to that premises"},
+        "personal_data": _ref("PersonalData"),
+    }
+    incident = {
+        "id": {"type": "integer", "minimum": 1},
+        "source": {"type": "string", "enum": list(SOURCES)},
+        "source_ref": {"type": "string"},
+        "occurred_at": _nullable("string", format="date-time"),
+        "month": _nullable("string"),
+        "approximate": {"type": "boolean", "description": "Only the month is known"},
+        "category": {"type": "string"},
+        "description": {"type": "string"},
+        "location": {"type": "string"},
+        "latitude": _nullable("number"),
+        "longitude": _nullable("number"),
+        "outcome": {"type": "string"},
+        "personal_data": _ref("PersonalData"),
+    }
+    required = [k for k in incident if k != "personal_data"]
+    link = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": ["confirmed", "suggested"]},
+            "method": {"type": "string", "enum": list(LINK_METHODS)},
+            "distance_m": _nullable("number"),
+        },
+        "required": ["id", "status", "method", "distance_m"],
+        "additionalProperties": False,
+    }
+    result = {
+        "type": "object",
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "status": {"type": "string", "enum": ["created", "duplicate", "error"]},
+            "id": {"type": "integer"},
+            "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["index", "status"],
+        "additionalProperties": False,
+    }
+    return {
+        "Person": person,
+        "BatchItemResult": result,
+        "PersonalData": personal,
+        "IncidentCreate": {
+            "type": "object",
+            "properties": create,
+            "required": ["source_ref", "category"],
+            "description": "Give occurred_at or month",
+        },
+        "IncidentBatch": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": _ref("IncidentCreate"),
+                    "minItems": 1,
+                    "maxItems": 1000,
+                },
+                "atomic": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "true: store none unless all are valid",
+                },
+            },
+            "required": ["items"],
+            "additionalProperties": False,
+        },
+        "IncidentSubmission": {"oneOf": [_ref("IncidentBatch"), _ref("IncidentCreate")]},
+        "IncidentRecorded": {
+            "type": "object",
+            "properties": incident | {"created": {"type": "boolean"}},
+            "required": [*required, "created"],
+            "additionalProperties": False,
+        },
+        "BatchResult": {
+            "type": "object",
+            "properties": {
+                "results": {"type": "array", "items": _ref("BatchItemResult")},
+                "created": {"type": "integer"},
+                "duplicate": {"type": "integer"},
+                "error": {"type": "integer"},
+            },
+            "required": ["results", "created", "duplicate", "error"],
+            "additionalProperties": False,
+        },
+        "LinkedIncident": {
+            "type": "object",
+            "properties": incident | {"link": link},
+            "required": [*required, "link"],
+            "additionalProperties": False,
+        },
+        "LinkedIncidentPage": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _ref("LinkedIncident")},
+                "next_cursor": _nullable("string"),
+            },
+            "required": ["items", "next_cursor"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _incident_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/incidents": {
+            "post": {
+                "operationId": "recordIncidents",
+                "summary": "Record one incident, or a batch of up to 1,000 (police)",
+                "description": "Idempotent on (source, source_ref): a retry answers 200 with "
+                "the incident already held. A batch stores the valid items and reports "
+                "each invalid one; with atomic true it stores none unless all are valid "
+                "(422 with per-item results).",
+                "security": BEARER,
+                "requestBody": {
+                    "required": True,
+                    "content": {JSON: {"schema": _ref("IncidentSubmission")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The incident already held, or the batch's results",
+                        "content": {
+                            JSON: {
+                                "schema": {"oneOf": [_ref("IncidentRecorded"), _ref("BatchResult")]}
+                            }
+                        },
+                    },
+                    "201": _ok("The incident, newly recorded", "IncidentRecorded"),
+                    "401": _response("Unauthorised"),
+                    "403": _response("Forbidden"),
+                    "404": _response("NotFound"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        },
+        "/api/v1/premises/{premises_id}/incidents": {
+            "parameters": [_param("PremisesId")],
+            "get": {
+                "operationId": "premisesIncidents",
+                "summary": "Incidents linked to a premises, newest first",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "description": "confirmed (default) or suggested (police only)",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["confirmed", "suggested"],
+                            "default": "confirmed",
+                        },
+                    }
+                ],
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("The linked incidents", "LinkedIncidentPage"),
+                    "400": _response("BadRequest"),
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                },
+            },
         },
     }
 
@@ -394,7 +614,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": BEARER,
-        "paths": _paths(),
+        "paths": _paths() | _incident_paths(),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -404,7 +624,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "parameters": _parameters(),
-            "schemas": _schemas(),
+            "schemas": _schemas() | _incident_schemas(),
             "responses": {
                 "BadRequest": _error_response(
                     "A query parameter is invalid (cursor, limit, state)"

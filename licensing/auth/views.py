@@ -41,7 +41,9 @@ def init_app(app: Flask) -> None:
         endpoint = request.endpoint or ""
         if endpoint in PUBLIC_ENDPOINTS or endpoint in SECRET_BEARING_ENDPOINTS:
             return None
-        if endpoint.startswith("api."):
+        if endpoint.startswith("api.") or (not endpoint and request.path.startswith("/api/")):
+            # API routes check bearer tokens themselves; an unknown API path answers a
+            # JSON 404 rather than a redirect to the sign-in page.
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()

@@ -122,6 +122,13 @@ def clean_details(raw: dict[str, Any], session: Session) -> dict[str, Any]:
                 out[name] = value
         else:
             out[name] = value or ""
+    for field_name, field_value in out.items():
+        # Refuse what the column cannot hold rather than let the database fail.
+        max_length = getattr(Premises.__table__.c[field_name].type, "length", None)
+        if isinstance(field_value, str) and max_length and len(field_value) > max_length:
+            errors.setdefault(
+                field_name, f"Use at most {max_length} characters (this has {len(field_value)})"
+            )
     if errors:
         raise ValidationFailed("; ".join(errors.values()), errors)
     return out
@@ -211,7 +218,13 @@ def add_premises(
         **cleaned,
     )
     session.add(premises)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # someone added the same licence at the same moment
+        session.rollback()
+        raise Refused(
+            f"{authority.name} already has a premises with licence number {licence_number}"
+        ) from None
     payload, personal = _change_payload(
         {k: (None, v) for k, v in cleaned.items() if v not in (None, "")}
     )
@@ -475,13 +488,15 @@ def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
         )
     if filters.q:
         term = filters.q.strip()
-        like = f"%{term.lower()}%"
-        squashed = f"%{term.replace(' ', '').upper()}%"
+        # A % or _ typed in the search box means itself, not a wildcard.
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped.lower()}%"
+        squashed = f"%{escaped.replace(' ', '').upper()}%"
         query = query.where(
             or_(
-                func.lower(Premises.name).like(like),
-                func.lower(Premises.licence_number).like(like),
-                func.replace(Premises.postcode, " ", "").like(squashed),
+                func.lower(Premises.name).like(like, escape="\\"),
+                func.lower(Premises.licence_number).like(like, escape="\\"),
+                func.replace(Premises.postcode, " ", "").like(squashed, escape="\\"),
             )
         )
     return query

@@ -27,6 +27,10 @@ from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import roles_required
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from licensing.incidents import recommendations
+from licensing.incidents import services as incident_services
+from licensing.incidents.charts import weekly_chart
+from licensing.incidents.models import Incident
 from licensing.premises import services, workflow
 from licensing.premises.forms import (
     EVENT_FORMS,
@@ -123,10 +127,30 @@ def _render_detail(
     if retry and retry[0] in forms:
         reopen = retry[0]
         forms[reopen].reason.data = retry[1]
+    links = incident_services.linked_incidents(session, premises.id)
+    weeks, series = incident_services.weekly_counts(session, premises.id)
+    incident_ids = {
+        entry.payload["incident_id"]
+        for entry in entries
+        if isinstance(entry.payload.get("incident_id"), int)
+    }
     return (
         render_template(
             "premises/detail.html",
             premises=premises,
+            links=links[:50],
+            linked_total=len(links),
+            chart=weekly_chart(weeks, series),
+            suggested=len(incident_services.linked_incidents(session, premises.id, "suggested"))
+            if _user().is_police
+            else 0,
+            recommendations=recommendations.open_recommendations(session, premises.id),
+            incidents_by_id={
+                i.id: i
+                for i in session.scalars(select(Incident).where(Incident.id.in_(incident_ids)))
+            }
+            if incident_ids
+            else {},
             forms=forms,
             reopen=reopen,
             rules=workflow.EVENT_RULES,
