@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 5000
 
-.PHONY: run serve setup assets migrate demo test test-postgres lint format typecheck clean
+.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck clean
 
 setup: $(VENV)/.installed assets
 
@@ -35,8 +35,17 @@ migrate: setup
 demo: migrate
 	$(BIN)/licensing demo load --if-empty
 
+# The web app and the scheduler (alerts and email) together; stopping make stops both.
+# Email goes to SMTP_HOST:SMTP_PORT (default localhost:1025): for a local test server,
+# run `.venv/bin/python -m aiosmtpd -n -l 127.0.0.1:1025` in another terminal.
 run: demo
+	@$(BIN)/licensing scheduler run & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+# The scheduler alone, in the foreground (one is active; a second waits as a standby).
+scheduler: migrate
+	$(BIN)/licensing scheduler run
 
 test: setup
 	$(BIN)/pytest -q $(PYTEST_ARGS)

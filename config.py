@@ -30,6 +30,8 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    # A GOV.UK bank-holidays.json file; when set it wins over the `holidays` package.
+    BANK_HOLIDAYS_FILE: str | None = None
     PAGE_SIZE = 25
     API_PAGE_SIZE = 50
     API_MAX_PAGE_SIZE = 200
@@ -37,12 +39,42 @@ class Config:
     MAX_CONTENT_LENGTH = 50 * 1024 * 1024
     TESTING = False
     FAST_PASSWORD_HASHING = False
+    # Outgoing email (licensing.notifications). The defaults suit a local test server:
+    # `python -m aiosmtpd -n -l 127.0.0.1:1025`. SMTP_TLS is none, starttls or ssl.
+    SMTP_HOST = "localhost"
+    SMTP_PORT = 1025
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TLS = "none"
+    SMTP_TIMEOUT = 10
+    MAIL_FROM = "licensing@localhost"
+    # An email that fails this many times is marked failed and waits for an admin's retry.
+    OUTBOX_MAX_ATTEMPTS = 8
+    # A row claimed longer ago than this is taken to belong to a dead sender and resent.
+    OUTBOX_LEASE_SECONDS = 600
+    # The morning digest goes at this hour, London time.
+    ALERT_DIGEST_HOUR = 7
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:
         """Return this profile's settings with environment overrides applied."""
         settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
-        for name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL"):
+        for name in (
+            "SECRET_KEY",
+            "DATABASE_URL",
+            "BASE_URL",
+            "BANK_HOLIDAYS_FILE",
+            "SMTP_HOST",
+            "SMTP_PORT",
+            "SMTP_USERNAME",
+            "SMTP_PASSWORD",
+            "SMTP_TLS",
+            "SMTP_TIMEOUT",
+            "MAIL_FROM",
+            "OUTBOX_MAX_ATTEMPTS",
+            "OUTBOX_LEASE_SECONDS",
+            "ALERT_DIGEST_HOUR",
+        ):
             value = os.environ.get(name)
             if value:
                 settings[name] = value

@@ -22,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,7 +33,12 @@ from licensing import create_app  # noqa: E402
 from licensing.auth.services import create_authority  # noqa: E402
 from licensing.cli import upgrade_database  # noqa: E402
 from licensing.db import get_session  # noqa: E402
-from licensing.incidents.importer import POLICE_UK_COLUMNS, import_incidents, parse_police_uk  # noqa: E402
+from licensing.incidents.importer import (  # noqa: E402
+    POLICE_UK_COLUMNS,
+    ROW_FIELDS,
+    import_incidents,
+    parse_police_uk,
+)
 from licensing.incidents.models import POLICE_UK_CATEGORIES  # noqa: E402
 
 CENTRE = (53.4064, -2.9812)
@@ -49,17 +55,19 @@ PLACES = [
 def synthesise(rows: int, premises: int, seed: int) -> tuple[bytes, list[tuple[float, float]]]:
     """A data.police.uk-format CSV of `rows` rows and `premises` premises positions."""
     rng = random.Random(seed)
-    # Snap points: a few thousand shared positions, as data.police.uk anonymises to them.
+    # Snap points: shared positions, as data.police.uk anonymises to them; twice as many
+    # as premises, and half of them within about 25 m of a premises, so about half the
+    # incidents fall near one (a busy night-time economy).
     points = [
         (
             round(CENTRE[0] + rng.uniform(-0.25, 0.25), 6),
             round(CENTRE[1] + rng.uniform(-0.35, 0.35), 6),
         )
-        for _ in range(max(premises // 2, 100))
+        for _ in range(max(premises * 2, 100))
     ]
     premises_positions = [
-        (lat + rng.uniform(-0.0003, 0.0003), lon + rng.uniform(-0.0003, 0.0003))
-        for lat, lon in (rng.choice(points) for _ in range(premises))
+        (lat + rng.uniform(-0.0002, 0.0002), lon + rng.uniform(-0.0002, 0.0002))
+        for lat, lon in rng.sample(points, min(premises, len(points)))
     ]
     out = io.StringIO()
     out.write(",".join(POLICE_UK_COLUMNS) + "\r\n")
@@ -144,29 +152,38 @@ def main() -> None:
                 parsed.append(parse_police_uk(row.values, occurrences))
             except Exception:  # noqa: S112 - the same rows the import rejected
                 continue
-        columns = list(parsed[0].keys())
+        # Into the same incidents table (same constraints, indexes and foreign keys), as
+        # source "manual" so the rows do not collide with the imported ones; ids follow on.
         connection = session.connection()
-        # Same columns and the same indexes as incidents, so the comparison is fair.
-        connection.execute(
-            text("CREATE TABLE bare_incidents AS SELECT * FROM incidents WHERE 1 = 0")
-        )
-        connection.execute(
-            text("CREATE UNIQUE INDEX bare_source_ref ON bare_incidents (source, source_ref)")
-        )
-        connection.execute(text("CREATE INDEX bare_counted_at ON bare_incidents (counted_at)"))
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         cursor = dbapi.cursor()
-        placeholder = "?" if connection.dialect.name == "sqlite" else "%s"
-        sql = f"INSERT INTO bare_incidents ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})"
+        sqlite = connection.dialect.name == "sqlite"
+        placeholder = "?" if sqlite else "%s"
+        columns = ["id", *ROW_FIELDS, "import_run_id", "created_at"]
+        sql = (
+            f"INSERT INTO incidents ({', '.join(columns)}) "
+            f"VALUES ({', '.join([placeholder] * len(columns))})"
+        )
+        cursor.execute("SELECT MAX(id) FROM incidents")
+        first_id = (cursor.fetchone()[0] or 0) + 1
+        now = datetime.now(UTC).replace(tzinfo=None)
+
+        def adapt(value: object) -> object:
+            if isinstance(value, datetime):
+                naive = value.astimezone(UTC).replace(tzinfo=None)
+                return naive.isoformat(" ", timespec="microseconds") if sqlite else naive
+            return value
+
         values = [
-            tuple(
-                v.replace(tzinfo=None).isoformat(" ")
-                if hasattr(v, "tzinfo") and v is not None and connection.dialect.name == "sqlite"
-                else v
-                for v in (r[c] for c in columns)
+            (
+                first_id + n,
+                "manual",
+                *(adapt(v) for v in row[1:]),
+                result.run_id,
+                adapt(now.replace(tzinfo=UTC)),
             )
-            for r in parsed
+            for n, row in enumerate(parsed)
         ]
         started = time.perf_counter()
         cursor.executemany(sql, values)

@@ -56,13 +56,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing.auth import views as auth_views
     from licensing.health import health_bp
     from licensing.incidents.views import incidents_bp
+    from licensing.notifications.views import notifications_bp
     from licensing.premises.views import premises_bp
+    from licensing.visits.views import visits_bp
 
     templating.init_app(app)
     auth_views.init_app(app)
     app.register_blueprint(auth_views.auth_bp)
     app.register_blueprint(premises_bp)
     app.register_blueprint(incidents_bp)
+    app.register_blueprint(visits_bp)
+    app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie

@@ -45,6 +45,7 @@ def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     from licensing.demo import demo_group
     from licensing.incidents.cli import incidents_group
+    from licensing.notifications.cli import scheduler_group
 
     app.cli.add_command(db_group)
     app.cli.add_command(authorities_group)
@@ -54,6 +55,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(demo_group)
     app.cli.add_command(incidents_group)
+    app.cli.add_command(scheduler_group)
 
 
 @click.group("db")

@@ -92,4 +92,5 @@ def join_row(values: Sequence[str]) -> str:
     # terminator would leave an embedded newline unquoted (and the row unreadable).
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(values)
-    return out.getvalue().removesuffix("\r\n")
+    # PostgreSQL text cannot hold NUL: keep it visible instead of failing the import.
+    return out.getvalue().removesuffix("\r\n").replace("\x00", "\\x00")

@@ -3,6 +3,7 @@
 from licensing.audit.models import AuditEvent, AuditPersonalValue
 from licensing.auth.models import ApiToken, User
 from licensing.db import Base
+from licensing.deadlines.models import Deadline
 from licensing.incidents.models import (
     Incident,
     IncidentImportRejection,
@@ -11,6 +12,7 @@ from licensing.incidents.models import (
     PremisesIncidentLink,
     Recommendation,
 )
+from licensing.notifications.models import AlertPreference, OutboxEmail
 from licensing.premises.models import (
     LicensingAuthority,
     Premises,
@@ -18,12 +20,16 @@ from licensing.premises.models import (
     RegisterImportRun,
     ReviewApplication,
 )
+from licensing.visits.models import CalendarFeed, Visit
 
 __all__ = [
+    "AlertPreference",
+    "OutboxEmail",
     "ApiToken",
     "AuditEvent",
     "AuditPersonalValue",
     "Base",
+    "Deadline",
     "Incident",
     "IncidentImportRejection",
     "IncidentImportRun",
@@ -36,4 +42,6 @@ __all__ = [
     "RegisterImportRun",
     "ReviewApplication",
     "User",
+    "CalendarFeed",
+    "Visit",
 ]

@@ -71,6 +71,18 @@ def form_error_list(form: Form) -> list[dict[str, str]]:
     return items
 
 
+DEADLINE_LABELS = {
+    "representations_close": "Representations close",
+    "hearing_start_by": "Hearing must start by",
+    "determination_by": "Determination due by",
+    "appeal_by": "Appeal period ends",
+    "interim_steps_by": "Interim steps to be considered by",
+    "summary_determination_by": "Summary review determination due by",
+    "suspension_ends": "Suspension ends",
+    "compliance_visit_due": "Compliance visit due",
+}
+
+
 def format_date(value: date | datetime | None) -> str:
     """'5 March 2027'; datetimes are shown as their London date."""
     if value is None:
@@ -89,6 +101,7 @@ def init_app(app: Flask) -> None:
         STATE_TAG_CLASSES=STATE_TAG_CLASSES,
         OUTCOMES=OUTCOMES,
         FIELD_LABELS=FIELD_LABELS,
+        DEADLINE_LABELS=DEADLINE_LABELS,
         form_error_list=form_error_list,
         service_name="Licensing enforcement",
     )

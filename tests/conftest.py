@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -224,6 +224,21 @@ def record_evidence(session: Session, premises: Premises, category: str = "Publi
     )
     result = import_incidents(session, csv_text.encode(), "evidence.csv", "generic", None)
     assert result.linked == 1, result.rejections
+
+
+def cancel_proposed_visits(session: Session, premises: Premises, officer: User) -> None:
+    """Each state change proposes a visit (the visit policy); it would fall due while
+    these tests move the clock on. Visit alerts have tests of their own, so these
+    premises' proposals are cancelled, as an officer would with a reason."""
+    from licensing.visits import services as visit_services
+    from licensing.visits.models import Visit
+
+    for visit in session.scalars(
+        select(Visit).where(Visit.premises_id == premises.id, Visit.status == "proposed")
+    ):
+        visit_services.cancel_visit(
+            session, officer, visit, visit.version, "Covered by a joint visit"
+        )
 
 
 @pytest.fixture

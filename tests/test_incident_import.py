@@ -245,3 +245,20 @@ def test_no_row_is_ever_lost(session, rows):
     assert count(session, Incident) - incidents_before == result.created
     run = session.get(IncidentImportRun, result.run_id)
     assert len(run.rejections) == result.rejected
+
+
+def test_blank_lines_are_not_rows(session):
+    data = police_file(
+        [police_row(), "", ",,,,,,,,,,,", police_row(crime_id="c" * 64, crime="Drugs")]
+    )
+    result = import_incidents(session, data, "blank.csv", "police-uk", None)
+    assert (result.read, result.created, result.rejected) == (2, 2, 0)
+
+
+def test_a_nul_character_rejects_the_row_and_keeps_it_readable(session):
+    data = police_file([police_row(location="On or near\x00Bar"), police_row()])
+    result = import_incidents(session, data, "nul.csv", "police-uk", None)
+    assert (result.read, result.created, result.rejected) == (2, 1, 1)
+    assert "NUL" in result.rejections[0][1]
+    run = session.get(IncidentImportRun, result.run_id)
+    assert "\\x00" in run.rejections[0].raw and "\x00" not in run.rejections[0].raw

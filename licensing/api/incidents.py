@@ -52,7 +52,10 @@ def _require_ingest_role() -> None:
 def _check_item(item: Any) -> None:
     if not isinstance(item, dict):
         raise ValidationFailed("Each incident must be a JSON object")
-    if not item.get("source_ref"):
+    source_ref = item.get("source_ref")
+    # Blank text is missing too: otherwise a batch item with a blank reference passes
+    # here and fails later in record_incident, refusing the whole batch.
+    if source_ref is None or (isinstance(source_ref, str) and not source_ref.strip()):
         raise ValidationFailed(
             "source_ref is required so that a retry is recognised", {"source_ref": "Required"}
         )
@@ -63,7 +66,10 @@ def incidents_create() -> ResponseReturnValue:
     """Record one incident, or a batch {"items": [...], "atomic": false} of up to 1,000.
     Idempotent on (source, source_ref): a retry returns the incident already held."""
     _require_ingest_role()
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting is malformed input, not a server error
+        body = None
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     session = get_session()
@@ -77,7 +83,9 @@ def incidents_create() -> ResponseReturnValue:
         ), 201 if recorded.created else 200
 
     items = body["items"]
-    atomic = bool(body.get("atomic", False))
+    atomic = body.get("atomic", False)
+    if not isinstance(atomic, bool):  # "false" as text must not mean true
+        raise ValidationFailed("atomic must be true or false", {"atomic": "Must be a boolean"})
     if not isinstance(items, list) or not items:
         raise ValidationFailed("items must be a non-empty list", {"items": "Required"})
     if len(items) > MAX_BATCH:

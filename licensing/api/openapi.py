@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from licensing.deadlines.models import KINDS as DEADLINE_KINDS
 from licensing.incidents.models import CATEGORIES, LINK_METHODS, PERSON_ROLES, SOURCES
+from licensing.incidents.services import MAX_PEOPLE, PERSON_FIELD_LIMITS
 from licensing.premises import workflow
 from licensing.premises.models import LicenceStatus
 
@@ -132,7 +134,35 @@ def _schemas() -> dict[str, Any]:
             "format": "date",
             "description": "record_determination with outcome suspend: at most three months",
         },
-        "override_reason": {"type": ["string", "null"], "description": "warn: optional"},
+        "override_reason": {
+            "type": ["string", "null"],
+            "description": "warn: a supervisor's reason to warn without recent evidence",
+        },
+        "hearing_date": {
+            "type": "string",
+            "format": "date",
+            "description": "record_hearing: the (last) day of the hearing",
+        },
+        "decided_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "record_interim_steps: when the interim steps were decided",
+        },
+        "interim_steps": {
+            "type": "string",
+            "description": "record_interim_steps: the steps taken (or none)",
+        },
+        "notified_on": {
+            "type": "string",
+            "format": "date",
+            "description": "record_decision_notified: the day the decision was notified",
+        },
+        "appeal_stage": {
+            "type": "string",
+            "enum": list(workflow.APPEAL_STAGES),
+            "description": "record_appeal: lodged, then dismissed, allowed or withdrawn",
+        },
+        "appeal_date": {"type": "string", "format": "date", "description": "record_appeal"},
     }
     event_props: dict[str, Any] = {
         "id": {"type": "integer"},
@@ -226,10 +256,10 @@ def _incident_schemas() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "role": {"type": "string", "enum": list(PERSON_ROLES)},
-            "name": {"type": "string", "maxLength": 254},
-            "phone": {"type": "string", "maxLength": 254},
-            "email": {"type": "string", "maxLength": 254},
-            "address": {"type": "string", "maxLength": 1000},
+            **{
+                name: {"type": "string", "maxLength": limit}
+                for name, limit in PERSON_FIELD_LIMITS.items()
+            },
         },
         "required": ["role"],
         "additionalProperties": False,
@@ -238,7 +268,9 @@ def _incident_schemas() -> dict[str, Any]:
         "type": "object",
         "description": "Victims, witnesses, reporters and suspects: held apart, police only, "
         "redacted from anything shared",
-        "properties": {"people": {"type": "array", "items": _ref("Person"), "maxItems": 50}},
+        "properties": {
+            "people": {"type": "array", "items": _ref("Person"), "maxItems": MAX_PEOPLE}
+        },
         "required": ["people"],
         "additionalProperties": False,
     }
@@ -435,6 +467,54 @@ def _incident_paths() -> dict[str, Any]:
     }
 
 
+def _deadline_schemas() -> dict[str, Any]:
+    deadline = {
+        "kind": {"type": "string", "enum": list(DEADLINE_KINDS)},
+        "due": {
+            "type": "string",
+            "description": "An ISO date for day rules; an ISO date-time in UTC (Z) for hour rules",
+        },
+        "rule": {"type": "string", "description": "The rule and the date it was computed from"},
+        "status": {"type": "string", "enum": ["open", "closed", "cancelled"]},
+        "review_id": {"type": "integer"},
+    }
+    return {
+        "Deadline": {
+            "type": "object",
+            "properties": deadline,
+            "required": list(deadline),
+            "additionalProperties": False,
+        },
+        "DeadlinePage": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": _ref("Deadline")},
+                "next_cursor": _nullable("string"),
+            },
+            "required": ["items", "next_cursor"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def _deadline_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/premises/{premises_id}/deadlines": {
+            "parameters": [_param("PremisesId")],
+            "get": {
+                "operationId": "premisesDeadlines",
+                "summary": "The statutory deadlines of the premises' reviews, soonest first",
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("The deadlines", "DeadlinePage"),
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                },
+            },
+        },
+    }
+
+
 def _parameters() -> dict[str, Any]:
     return {
         "PremisesId": {
@@ -614,7 +694,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": BEARER,
-        "paths": _paths() | _incident_paths(),
+        "paths": _paths() | _incident_paths() | _deadline_paths(),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -624,7 +704,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "parameters": _parameters(),
-            "schemas": _schemas() | _incident_schemas(),
+            "schemas": _schemas() | _incident_schemas() | _deadline_schemas(),
             "responses": {
                 "BadRequest": _error_response(
                     "A query parameter is invalid (cursor, limit, state)"

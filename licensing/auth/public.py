@@ -14,4 +14,8 @@ PUBLIC_ENDPOINTS: frozenset[str] = frozenset(
 )
 
 # Endpoints that are public to the session check but verify a secret of their own.
-SECRET_BEARING_ENDPOINTS: frozenset[str] = frozenset()
+SECRET_BEARING_ENDPOINTS: frozenset[str] = frozenset(
+    {
+        "visits.feed",  # /calendar/<token>.ics: a revocable per-user token, stored hashed
+    }
+)

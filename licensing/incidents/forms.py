@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from govuk_frontend_wtf.wtforms_widgets import (
@@ -12,12 +15,51 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import RadioField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms import Field, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
+from licensing.db import utcnow
 from licensing.incidents.models import ASB_CATEGORIES, CATEGORIES
+from licensing.timeutil import parse_instant
 
 DATETIME_HINT = "For example, 2026-11-21 23:40 (UK time)"
+# The service allows the same few minutes of clock difference.
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def past_date_time(_form: FlaskForm, field: Field) -> None:
+    """A date and time in the form the hint shows, not in the future."""
+    try:
+        moment = parse_instant(str(field.data or ""))
+    except ValueError:
+        raise ValidationError(
+            "Enter when it happened as a date and time, for example 2026-11-21 23:40"
+        ) from None
+    if moment > utcnow() + FUTURE_SLACK:
+        raise ValidationError("When it happened must be now or in the past")
+
+
+def coordinate(limit: float) -> Callable[[FlaskForm, Field], None]:
+    """A decimal number of degrees between -limit and limit."""
+
+    def check(_form: FlaskForm, field: Field) -> None:
+        try:
+            number = float(str(field.data).strip())
+        except ValueError:
+            raise ValidationError(
+                f"{field.label.text} must be a number of degrees, like 53.40440"
+            ) from None
+        if not -limit <= number <= limit:
+            raise ValidationError(f"{field.label.text} must be between -{limit:g} and {limit:g}")
+
+    return check
 
 
 class IncidentForm(FlaskForm):
@@ -33,7 +75,7 @@ class IncidentForm(FlaskForm):
         "When it happened",
         description=DATETIME_HINT,
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter when it happened")],
+        validators=[DataRequired(message="Enter when it happened"), past_date_time],
     )
     source_ref = StringField(
         "Police reference (if any)",
@@ -51,10 +93,12 @@ class IncidentForm(FlaskForm):
         "Location", widget=GovTextInput(), validators=[Optional(), Length(max=300)]
     )
     latitude = StringField(
-        "Latitude", widget=GovTextInput(), validators=[Optional(), Length(max=32)]
+        "Latitude", widget=GovTextInput(), validators=[Optional(), Length(max=32), coordinate(90)]
     )
     longitude = StringField(
-        "Longitude", widget=GovTextInput(), validators=[Optional(), Length(max=32)]
+        "Longitude",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=32), coordinate(180)],
     )
     licence_number = StringField(
         "Licence number of the premises (optional)",
@@ -69,7 +113,7 @@ class IncidentForm(FlaskForm):
         validate_choice=False,
     )
     person_role = SelectField(
-        "Person involved (optional)",
+        "Their role",
         widget=GovSelect(),
         choices=[
             ("", "Nobody"),
@@ -90,6 +134,11 @@ class IncidentForm(FlaskForm):
     )
     submit = SubmitField("Record incident", widget=GovSubmitInput())
 
+    def validate_longitude(self, field: Field) -> None:
+        """Both coordinates, or neither."""
+        if bool((self.latitude.data or "").strip()) != bool((field.data or "").strip()):
+            raise ValidationError("Enter both latitude and longitude, or neither")
+
 
 class AsbReportForm(FlaskForm):
     """A council officer logs an ASB report against a premises of their authority."""
@@ -109,7 +158,7 @@ class AsbReportForm(FlaskForm):
         "When it happened",
         description=DATETIME_HINT,
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter when it happened")],
+        validators=[DataRequired(message="Enter when it happened"), past_date_time],
     )
     description = TextAreaField(
         "What happened",
@@ -137,7 +186,7 @@ class IncidentImportForm(FlaskForm):
         widget=GovRadioInput(),
         choices=[
             ("police-uk", "data.police.uk street-level CSV"),
-            ("generic", "Generic RMS export (see the README)"),
+            ("generic", "Generic RMS export (the layout is described above)"),
         ],
         default="police-uk",
         validators=[InputRequired(message="Choose the file format")],

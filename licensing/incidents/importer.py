@@ -136,8 +136,9 @@ def _police_uk_point(lat_text: str, lon_text: str) -> tuple[float | None, float 
     return _coordinates(lat_text, lon_text)
 
 
-def parse_police_uk(values: list[str], occurrences: Counter[str]) -> dict[str, Any]:
-    """One data.police.uk row as incident columns; raise RowRejected with the reason."""
+def parse_police_uk(values: list[str], occurrences: Counter[str]) -> tuple[Any, ...]:
+    """One data.police.uk row as an incident row (in ROW_FIELDS order); raise
+    RowRejected with the reason."""
     if len(values) != len(POLICE_UK_COLUMNS):
         raise RowRejected(f"the row has {len(values)} fields; expected {len(POLICE_UK_COLUMNS)}")
     (
@@ -176,27 +177,28 @@ def parse_police_uk(values: list[str], occurrences: Counter[str]) -> dict[str, A
         occurrences[key] += 1
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
         source_ref = f"asb-{digest}-{occurrences[key]}"
-    return {
-        "source": "police-uk",
-        "source_ref": source_ref,
-        "occurred_at": None,
-        "month": month,
-        "counted_at": counted_at,
-        "category": crime_type,
-        "description": "",
-        "location_text": location[:300],
-        "latitude": lat,
-        "longitude": lon,
-        "lsoa_code": lsoa_code[:16],
-        "lsoa_name": lsoa_name.strip()[:100],
-        "outcome": outcome.strip()[:200],
-        "reported_by": (reported_by or falls_within)[:100],
-        "context": context.strip(),
-    }
+    return (
+        "police-uk",
+        source_ref,
+        None,
+        month,
+        counted_at,
+        crime_type,
+        "",
+        location[:300],
+        lat,
+        lon,
+        lsoa_code[:16],
+        lsoa_name.strip()[:100],
+        outcome.strip()[:200],
+        (reported_by or falls_within)[:100],
+        context.strip(),
+    )
 
 
-def parse_generic(record: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """One generic-layout row: incident columns, and link hints (licence number, UPRN)."""
+def parse_generic(record: dict[str, str]) -> tuple[tuple[Any, ...], dict[str, str]]:
+    """One generic-layout row: an incident row (in ROW_FIELDS order), and link hints
+    (licence number, UPRN)."""
     source_ref = record.get("source_ref", "").strip()
     if not source_ref:
         raise RowRejected("source_ref is empty")
@@ -222,25 +224,25 @@ def parse_generic(record: dict[str, str]) -> tuple[dict[str, Any], dict[str, str
     else:
         raise RowRejected("give occurred_at or month")
     lat, lon = _coordinates(record.get("latitude", ""), record.get("longitude", ""))
-    columns = {
-        "source": "rms",
-        "source_ref": source_ref,
-        "occurred_at": occurred_at,
-        "month": month,
-        "counted_at": counted_at,
-        "category": category,
-        "description": record.get("description", "").strip(),
-        "location_text": record.get("location", "").strip()[:300],
-        "latitude": lat,
-        "longitude": lon,
-        "lsoa_code": "",
-        "lsoa_name": "",
-        "outcome": record.get("outcome", "").strip()[:200],
-        "reported_by": "",
-        "context": "",
-    }
+    row = (
+        "rms",
+        source_ref,
+        occurred_at,
+        month,
+        counted_at,
+        category,
+        record.get("description", "").strip(),
+        record.get("location", "").strip()[:300],
+        lat,
+        lon,
+        "",
+        "",
+        record.get("outcome", "").strip()[:200],
+        "",
+        "",
+    )
     hints = {k: record.get(k, "").strip() for k in ("licence_number", "authority", "uprn")}
-    return columns, hints
+    return row, hints
 
 
 # Columns written by the bulk path, in order. Ids are assigned here so incidents and their
@@ -268,7 +270,9 @@ INSERT_COLUMNS = (
     "created_at",
 )
 LINK_COLUMNS = ("premises_id", "incident_id", "status", "method", "distance_m", "created_at")
-_ROW_FIELDS = INSERT_COLUMNS[1:16]  # what a parser produces: source … context
+# What a parser produces, in this order: source … context.
+ROW_FIELDS = INSERT_COLUMNS[1:16]
+_REF, _OCCURRED, _COUNTED, _LAT, _LON = 1, 2, 4, 8, 9
 
 
 class _BulkWriter:
@@ -424,7 +428,9 @@ def import_incidents(
     """Import a file of incidents in one transaction, link them, and record the run."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}")
-    header, rows = _rows(decode_text(data), fmt)
+    text = decode_text(data)
+    has_nul = "\x00" in text  # checked per row only when the file holds one at all
+    header, rows = _rows(text, fmt)
     run = IncidentImportRun(
         file_name=file_name[:255],
         sha256=hashlib.sha256(data).hexdigest(),
@@ -441,56 +447,39 @@ def import_incidents(
     now_value = writer.time(datetime.now(UTC))
     actor_id = actor.id if actor else None
     source = "police-uk" if fmt == "police-uk" else "rms"
-    batch: list[tuple[dict[str, Any], dict[str, str] | None]] = []
+    batch: list[tuple[tuple[Any, ...], dict[str, str] | None]] = []
     rejections: list[tuple[Any, ...]] = []
     counted_values: dict[datetime, Any] = {}
 
     def flush_batch() -> None:
         if not batch:
             return
-        held = writer.existing_refs(source, [columns["source_ref"] for columns, _ in batch])
-        fresh = [(columns, hints) for columns, hints in batch if columns["source_ref"] not in held]
+        held = writer.existing_refs(source, [parsed[_REF] for parsed, _ in batch])
+        fresh = [(parsed, hints) for parsed, hints in batch if parsed[_REF] not in held]
         result.duplicate += len(batch) - len(fresh)
         ids = writer.reserve_ids(len(fresh))
         incident_rows: list[tuple[Any, ...]] = []
         link_rows: list[tuple[Any, ...]] = []
-        for incident_id, (c, hints) in zip(ids, fresh, strict=True):
-            counted = c["counted_at"]
+        tail = (None, run.id, actor_id, now_value)  # authority, run, created by, created at
+        time = writer.time
+        for incident_id, (parsed, hints) in zip(ids, fresh, strict=True):
+            counted = parsed[_COUNTED]
             counted_value = counted_values.get(counted)
             if counted_value is None:
-                counted_value = counted_values[counted] = writer.time(counted)
+                counted_value = counted_values[counted] = time(counted)
+            occurred = parsed[_OCCURRED]
             incident_rows.append(
-                (
-                    incident_id,
-                    c["source"],
-                    c["source_ref"],
-                    writer.time(c["occurred_at"]),
-                    c["month"],
-                    counted_value,
-                    c["category"],
-                    c["description"],
-                    c["location_text"],
-                    c["latitude"],
-                    c["longitude"],
-                    c["lsoa_code"],
-                    c["lsoa_name"],
-                    c["outcome"],
-                    c["reported_by"],
-                    c["context"],
-                    None,
-                    run.id,
-                    actor_id,
-                    now_value,
-                )
-            )
+                (incident_id, *parsed[:2], time(occurred) if occurred else None, parsed[3],
+                 counted_value, *parsed[5:], *tail)
+            )  # fmt: skip
             confirmed = linker.premises_for(hints) if hints else None
             if confirmed:
                 link_rows.append(
                     (confirmed[0], incident_id, "confirmed", confirmed[1], None, now_value)
                 )
                 result.linked += 1
-            elif c["latitude"] is not None and c["longitude"] is not None:
-                for premises_id, distance in linker.near(c["latitude"], c["longitude"]):
+            elif parsed[_LAT] is not None and parsed[_LON] is not None:
+                for premises_id, distance in linker.near(parsed[_LAT], parsed[_LON]):
                     link_rows.append(
                         (premises_id, incident_id, "suggested", "proximity", distance, now_value)
                     )
@@ -501,27 +490,31 @@ def import_incidents(
         batch.clear()
 
     for row in rows:
+        if not any(value.strip() for value in row.values):
+            continue  # a blank line is not a row (spreadsheets leave them at the end)
         result.read += 1
         try:
+            if has_nul and any("\x00" in value for value in row.values):
+                raise RowRejected("the row contains a NUL character")
             if fmt == "police-uk":
-                columns = parse_police_uk(row.values, occurrences)
+                parsed = parse_police_uk(row.values, occurrences)
                 hints = None
             else:
                 if len(row.values) != len(header):
                     raise RowRejected(
                         f"the row has {len(row.values)} fields; the header has {len(header)}"
                     )
-                columns, hints = parse_generic(dict(zip(header, row.values, strict=True)))
+                parsed, hints = parse_generic(dict(zip(header, row.values, strict=True)))
         except RowRejected as error:
             result.rejected += 1
             result.rejections.append((row.line_number, str(error)))
             rejections.append((run.id, row.line_number, str(error), join_row(row.values)))
             continue
-        if columns["source_ref"] in seen_refs:
+        if parsed[_REF] in seen_refs:
             result.duplicate += 1  # the same crime twice in one file
             continue
-        seen_refs.add(columns["source_ref"])
-        batch.append((columns, hints))
+        seen_refs.add(parsed[_REF])
+        batch.append((parsed, hints))
         if len(batch) >= BATCH:
             flush_batch()
     flush_batch()

@@ -33,6 +33,14 @@ from licensing.timeutil import parse_instant
 
 DEFAULT_RADIUS_M = 50.0
 PERSON_FIELDS = ("name", "phone", "email", "address")
+# What the incident_people columns hold (address is unbounded text; 1,000 is plenty).
+PERSON_FIELD_LIMITS = {
+    "name": getattr(IncidentPerson.__table__.c["name"].type, "length", None) or 200,
+    "phone": getattr(IncidentPerson.__table__.c["phone"].type, "length", None) or 50,
+    "email": getattr(IncidentPerson.__table__.c["email"].type, "length", None) or 254,
+    "address": 1000,
+}
+MAX_PEOPLE = 50
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,9 @@ def _text(data: dict[str, Any], name: str, limit: int, errors: dict[str, str]) -
         errors[name] = "Must be text"
         return ""
     value = value.strip()
-    if len(value) > limit:
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it as input, not a 500
+        errors[name] = "Must not contain NUL characters"
+    elif len(value) > limit:
         errors[name] = f"At most {limit} characters"
     return value[:limit]
 
@@ -65,7 +75,7 @@ def _number(data: dict[str, Any], name: str, limit: float, errors: dict[str, str
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a huge JSON integer
         errors[name] = "Must be a number"
         return None
     if not -limit <= number <= limit:
@@ -96,7 +106,7 @@ def clean_incident(
         try:
             occurred_at = parse_instant(str(occurred_text))
             counted_at = occurred_at
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 with an offset
             errors["occurred_at"] = "Must be an ISO 8601 date and time"
     elif month_text not in (None, ""):
         try:
@@ -119,26 +129,29 @@ def clean_incident(
         if not isinstance(entries, list):
             errors["personal_data"] = 'Must be {"people": [...]}'
         else:
-            for index, person in enumerate(entries[:50]):
+            if len(entries) > MAX_PEOPLE:
+                errors["personal_data"] = f"At most {MAX_PEOPLE} people"
+            for index, person in enumerate(entries[:MAX_PEOPLE]):
+                where = f"personal_data.people[{index}]"
                 if not isinstance(person, dict) or person.get("role") not in PERSON_ROLES:
-                    errors[f"personal_data.people[{index}]"] = (
-                        f"role must be one of {', '.join(PERSON_ROLES)}"
-                    )
+                    errors[where] = f"role must be one of {', '.join(PERSON_ROLES)}"
                     continue
+                person_errors: dict[str, str] = {}
                 people.append(
                     {"role": person["role"]}
                     | {
-                        f: _text(person, f, 1000 if f == "address" else 254, errors)
+                        f: _text(person, f, PERSON_FIELD_LIMITS[f], person_errors)
                         for f in PERSON_FIELDS
                     }
                 )
+                errors.update({f"{where}.{k}": v for k, v in person_errors.items()})
     hints = {
         "licence_number": _text(data, "licence_number", 64, errors),
         "authority": _text(data, "authority", 32, errors).upper(),
         "uprn": _text(data, "uprn", 16, errors),
     }
-    if errors:
-        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
+    # Read every field before deciding, so that each bad one is named (and none is
+    # silently cut short).
     columns = {
         "source": source,
         "source_ref": source_ref,
@@ -152,6 +165,8 @@ def clean_incident(
         "longitude": lon,
         "outcome": _text(data, "outcome", 200, errors),
     }
+    if errors:
+        raise ValidationFailed("; ".join(f"{k}: {v}" for k, v in errors.items()), errors)
     return columns, people, hints
 
 
@@ -460,6 +475,27 @@ def incident_visible_to(session: Session, user: User, incident_id: int) -> Incid
                 return incident
         raise NotFound("No such incident")
     return incident
+
+
+def links_of_incident(
+    session: Session, user: User, incident: Incident
+) -> list[tuple[PremisesIncidentLink, Premises]]:
+    """The incident's links and their premises that `user` may see: the police all of
+    them; a council user only confirmed links to their own authority's premises."""
+    rows = session.execute(
+        select(PremisesIncidentLink, Premises)
+        .join(Premises, Premises.id == PremisesIncidentLink.premises_id)
+        .where(PremisesIncidentLink.incident_id == incident.id)
+        .order_by(PremisesIncidentLink.id)
+    )
+    links = [(link, premises) for link, premises in rows]
+    if user.role == Role.COUNCIL:
+        links = [
+            (link, premises)
+            for link, premises in links
+            if link.status == "confirmed" and premises.authority_id == user.authority_id
+        ]
+    return links
 
 
 def weekly_counts(

@@ -20,9 +20,10 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from wtforms import Field
 
 from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.permissions import can_see_premises, roles_required
 from licensing.db import get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
 from licensing.incidents import recommendations, services
@@ -110,14 +111,14 @@ def show(incident_id: int) -> ResponseReturnValue:
     """One incident, its links, and (police only) the people held apart."""
     session = get_session()
     incident = services.incident_visible_to(session, _user(), incident_id)
-    links = session.execute(
-        select(PremisesIncidentLink, Premises)
-        .join(Premises, Premises.id == PremisesIncidentLink.premises_id)
-        .where(PremisesIncidentLink.incident_id == incident.id)
-        .order_by(PremisesIncidentLink.id)
-    ).all()
+    links = services.links_of_incident(session, _user(), incident)
+    user = _user()
     return render_template(
-        "incidents/detail.html", incident=incident, links=links, show_people=_user().is_police
+        "incidents/detail.html",
+        incident=incident,
+        links=links,
+        visible={premises.id for _link, premises in links if can_see_premises(user, premises)},
+        show_people=user.is_police,
     )
 
 
@@ -136,7 +137,11 @@ def create() -> ResponseReturnValue:
     form = IncidentForm()
     form.authority.choices = _authority_choices()
     status = 200
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if request.method == "POST":
+        # Also on an otherwise invalid form, so every problem is shown at once.
+        valid = _premises_and_person_ok(session, form) and valid
+    if valid:
         data = {
             "source": "manual",
             "source_ref": form.source_ref.data or None,
@@ -180,6 +185,41 @@ def create() -> ResponseReturnValue:
     elif request.method == "POST":
         status = 422
     return render_template("incidents/new.html", form=form), status
+
+
+def _premises_and_person_ok(session: Session, form: IncidentForm) -> bool:
+    """Checks the form cannot make alone: a licence number must name a premises (else
+    the officer would believe it linked when it was not), and a person's details need a
+    role (else they would be dropped)."""
+    ok = True
+    licence_number = (form.licence_number.data or "").strip()
+    if licence_number:
+        if not form.authority.data:
+            _add_error(form.authority, "Choose the licensing authority of that premises")
+            ok = False
+        elif (
+            services.premises_for_hints(
+                session, {"licence_number": licence_number, "authority": form.authority.data}
+            )
+            is None
+        ):
+            _add_error(
+                form.licence_number,
+                "There is no premises with that licence number in that licensing authority",
+            )
+            ok = False
+    details = [form.person_name.data, form.person_phone.data, form.person_email.data]
+    if any((d or "").strip() for d in details) and not form.person_role.data:
+        _add_error(form.person_role, "Choose the person's role, or clear their details")
+        ok = False
+    elif form.person_role.data and not any((d or "").strip() for d in details):
+        _add_error(form.person_name, "Enter their name, phone number or email address")
+        ok = False
+    return ok
+
+
+def _add_error(field: Field, message: str) -> None:
+    field.errors = [*field.errors, message]
 
 
 def _linked_premises(session: Session, incident_id: int) -> list[int]:
@@ -334,10 +374,17 @@ def suggestions() -> ResponseReturnValue:
             f"{changed} suggestion{'s' if changed != 1 else ''} {'confirmed' if form.decision.data == 'confirmed' else 'rejected'}.",
             "success",
         )
-        return redirect(request.form.get("next") or url_for("incidents.suggestions"))
+        return redirect(_local_path(request.form.get("next")) or url_for("incidents.suggestions"))
     return render_template(
         "incidents/suggestions.html", groups=services.suggestion_groups(session, _user()), form=form
     )
+
+
+def _local_path(value: str | None) -> str | None:
+    """`value` if it is a path on this site, else None (never an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value
 
 
 @incidents_bp.get("/recommendations")

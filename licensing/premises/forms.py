@@ -25,7 +25,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from licensing.premises.models import LicenceStatus
-from licensing.premises.workflow import OUTCOMES
+from licensing.premises.workflow import APPEAL_STAGES, OUTCOMES
 
 DATE_FORMAT = "%d %m %Y"  # GOV.UK date input: day, month, year boxes
 
@@ -203,7 +203,76 @@ class DeterminationForm(TransitionForm):
     )
 
 
+class HearingForm(TransitionForm):
+    """The (last) day of the licensing sub-committee hearing."""
+
+    hearing_date = GovDateField(
+        "Date of the hearing (its last day, if it ran over several)",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the hearing")],
+    )
+
+
+class InterimStepsForm(TransitionForm):
+    """A summary review's interim steps decision."""
+
+    decided_date = GovDateField(
+        "Date the interim steps were decided",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the decision")],
+    )
+    decided_time = StringField(
+        "Time decided (24-hour, UK time)",
+        description="For example, 16:00",
+        widget=GovTextInput(),
+        validators=[
+            InputRequired(message="Enter the time of the decision"),
+            Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 16:00"),
+        ],
+    )
+    interim_steps = TextAreaField(
+        "Interim steps taken",
+        description="For example: licence suspended pending the review; or none",
+        widget=GovTextArea(),
+        validators=[InputRequired(message="Describe the interim steps"), Length(max=2000)],
+    )
+
+
+class DecisionNotifiedForm(TransitionForm):
+    """When the licence holder was notified of the determination."""
+
+    notified_on = GovDateField(
+        "Date the decision was notified",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date the decision was notified")],
+    )
+
+
+class AppealForm(TransitionForm):
+    """An appeal to the magistrates' court: lodged, then decided."""
+
+    appeal_stage = RadioField(
+        "What happened",
+        widget=GovRadioInput(),
+        choices=list(APPEAL_STAGES.items()),
+        validators=[InputRequired(message="Choose what happened")],
+    )
+    appeal_date = GovDateField(
+        "Date",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date")],
+    )
+
+
 EVENT_FORMS: dict[str, type[TransitionForm]] = {
+    "record_hearing": HearingForm,
+    "record_interim_steps": InterimStepsForm,
+    "record_decision_notified": DecisionNotifiedForm,
+    "record_appeal": AppealForm,
     "warn": WarnForm,
     "stand_down": TransitionForm,
     "apply_for_review": ApplyForReviewForm,

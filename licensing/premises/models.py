@@ -94,6 +94,13 @@ class ReviewApplication(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     decision_date: Mapped[date | None] = mapped_column(Date)
     suspended_until: Mapped[date | None] = mapped_column(Date)
+    hearing_date: Mapped[date | None] = mapped_column(Date)
+    interim_steps_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    interim_steps: Mapped[str | None] = mapped_column(Text)
+    decision_notified_on: Mapped[date | None] = mapped_column(Date)
+    appeal_lodged_on: Mapped[date | None] = mapped_column(Date)
+    appeal_decided_on: Mapped[date | None] = mapped_column(Date)
+    appeal_outcome: Mapped[str | None] = mapped_column(String(16))
     applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -75,6 +75,9 @@ def clean_details(raw: dict[str, Any], session: Session) -> dict[str, Any]:
         value = raw[name]
         if isinstance(value, str):
             value = value.strip()
+            if "\x00" in value:  # PostgreSQL text cannot hold NUL
+                errors[name] = "Remove the NUL character"
+                continue
         if name in ("latitude", "longitude"):
             if value in (None, ""):
                 out[name] = None
@@ -82,7 +85,7 @@ def clean_details(raw: dict[str, Any], session: Session) -> dict[str, Any]:
             limit = 90.0 if name == "latitude" else 180.0
             try:
                 number = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 errors[name] = f"Enter the {name} as a number"
                 continue
             if not -limit <= number <= limit:
@@ -403,6 +406,11 @@ def apply_event(
         from licensing.incidents.recommendations import mark_acted
 
         mark_acted(session, premises.id, event, actor)
+        if premises.state != from_state:
+            # A new state brings a new visit policy: propose the next visit.
+            from licensing.visits.services import on_state_changed
+
+            on_state_changed(session, premises, actor, audit=False)
     _commit(session)
     return TransitionResult(premises, recorded)
 
@@ -426,6 +434,19 @@ def open_review(session: Session, premises_id: int) -> ReviewApplication | None:
     )
 
 
+def latest_determined_review(session: Session, premises_id: int) -> ReviewApplication | None:
+    """The premises' most recent determined review, if any."""
+    return session.scalar(
+        select(ReviewApplication)
+        .where(
+            ReviewApplication.premises_id == premises_id,
+            ReviewApplication.status == "determined",
+        )
+        .order_by(ReviewApplication.id.desc())
+        .limit(1)
+    )
+
+
 def _event_effects(
     session: Session, premises: Premises, actor: User, event: str, parsed: dict[str, Any]
 ) -> dict[str, Any]:
@@ -444,6 +465,7 @@ def _event_effects(
         session.add(review)
         session.flush()
         payload.update(review_id=review.id, review_kind=review.kind)
+        _sync_deadlines(session, review)
     elif event in ("withdraw_review", "record_determination"):
         current = open_review(session, premises.id)
         if current is not None:
@@ -455,7 +477,37 @@ def _event_effects(
                 current.decision_date = parsed["decision_date"]
                 current.suspended_until = parsed.get("suspended_until")
             payload["review_id"] = current.id
+            _sync_deadlines(session, current)
+    elif event in workflow.INTERNAL_EVENTS:
+        latest = session.scalar(
+            select(ReviewApplication)
+            .where(ReviewApplication.premises_id == premises.id)
+            .order_by(ReviewApplication.id.desc())
+            .limit(1)
+        )
+        if latest is not None:  # the guards made sure it is the right review
+            if event == "record_hearing":
+                latest.hearing_date = parsed["hearing_date"]
+            elif event == "record_interim_steps":
+                latest.interim_steps_at = parsed["decided_at"]
+                latest.interim_steps = parsed["interim_steps"]
+            elif event == "record_decision_notified":
+                latest.decision_notified_on = parsed["notified_on"]
+            elif parsed["appeal_stage"] == "lodged":
+                latest.appeal_lodged_on = parsed["appeal_date"]
+            else:
+                latest.appeal_decided_on = parsed["appeal_date"]
+                latest.appeal_outcome = parsed["appeal_stage"]
+            payload["review_id"] = latest.id
+            _sync_deadlines(session, latest)
     return payload
+
+
+def _sync_deadlines(session: Session, review: ReviewApplication) -> None:
+    # Deadlines hang on the review's dates; they change in the event's transaction.
+    from licensing.deadlines.services import sync_review_deadlines
+
+    sync_review_deadlines(session, review)
 
 
 # ---- reading ---------------------------------------------------------------------------
@@ -487,7 +539,7 @@ def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
             LicensingAuthority.code == filters.authority.strip().upper()
         )
     if filters.q:
-        term = filters.q.strip()
+        term = filters.q.replace("\x00", "").strip()
         # A % or _ typed in the search box means itself, not a wildcard.
         escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{escaped.lower()}%"

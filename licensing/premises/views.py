@@ -26,6 +26,7 @@ from sqlalchemy import select
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import roles_required
 from licensing.db import get_session
+from licensing.deadlines.services import decision_takes_effect, premises_deadlines
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from licensing.incidents import recommendations
 from licensing.incidents import services as incident_services
@@ -42,6 +43,7 @@ from licensing.premises.forms import (
 from licensing.premises.models import LicensingAuthority, Premises, RegisterImportRun
 from licensing.premises.register_import import import_register, rejections_csv
 from licensing.timeutil import LONDON
+from licensing.visits import services as visit_services
 
 premises_bp = Blueprint("premises", __name__)
 
@@ -101,7 +103,7 @@ def _transition_forms(
     premises: Premises, failed: dict[str, TransitionForm] | None = None
 ) -> dict[str, TransitionForm]:
     forms: dict[str, TransitionForm] = {}
-    for rule in workflow.events_available(premises.state, _user().role):
+    for rule in workflow.events_offered(get_session(), premises, _user()):
         if failed and rule.name in failed:
             forms[rule.name] = failed[rule.name]
             continue
@@ -127,6 +129,7 @@ def _render_detail(
     if retry and retry[0] in forms:
         reopen = retry[0]
         forms[reopen].reason.data = retry[1]
+    determined = services.latest_determined_review(session, premises.id)
     links = incident_services.linked_incidents(session, premises.id)
     weeks, series = incident_services.weekly_counts(session, premises.id)
     incident_ids = {
@@ -145,6 +148,8 @@ def _render_detail(
             if _user().is_police
             else 0,
             recommendations=recommendations.open_recommendations(session, premises.id),
+            deadlines=premises_deadlines(session, premises.id),
+            visits_context=visit_services.premises_visits_context(session, _user(), premises),
             incidents_by_id={
                 i.id: i
                 for i in session.scalars(select(Incident).where(Incident.id.in_(incident_ids)))
@@ -157,6 +162,8 @@ def _render_detail(
             history=entries,
             officer_names=_officer_names(entries),
             review=services.open_review(session, premises.id),
+            determined=determined,
+            takes_effect=decision_takes_effect(determined) if determined else None,
             problem=problem,
             can_edit=_user().role in POLICE_ROLES,
         ),
@@ -189,10 +196,12 @@ def _event_params(event: str, form: TransitionForm) -> dict[str, Any]:
     data = {
         k: v for k, v in form.data.items() if k not in ("version", "reason", "submit", "csrf_token")
     }
-    if event == "apply_for_summary_review":
-        day = data.pop("received_date")
-        hour, minute = (int(x) for x in str(data.pop("received_time")).split(":"))
-        data["received_at"] = datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON)
+    # Date and time boxes make one instant, read as UK wall-clock time.
+    for prefix, target in (("received", "received_at"), ("decided", "decided_at")):
+        if f"{prefix}_date" in data:
+            day = data.pop(f"{prefix}_date")
+            hour, minute = (int(x) for x in str(data.pop(f"{prefix}_time")).split(":"))
+            data[target] = datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON)
     return data
 
 

@@ -64,7 +64,20 @@ TRANSITIONS: list[dict[str, Any]] = [
         "unless": [_is_no_action],
     },
     {"trigger": "close_action", "source": ACTION, "dest": MONITORED},
+    # Internal transitions (dest None): facts of the council's process that keep the
+    # state but drive the statutory deadlines that hang on them.
+    {"trigger": "record_hearing", "source": REVIEW, "dest": None},
+    {"trigger": "record_interim_steps", "source": REVIEW, "dest": None},
+    {"trigger": "record_decision_notified", "source": [ACTION, MONITORED], "dest": None},
+    {"trigger": "record_appeal", "source": [ACTION, MONITORED], "dest": None},
 ]
+
+APPEAL_STAGES = {
+    "lodged": "Appeal lodged with the magistrates' court",
+    "dismissed": "Appeal dismissed (the decision stands)",
+    "allowed": "Appeal allowed (the decision is overturned or varied)",
+    "withdrawn": "Appeal withdrawn",
+}
 
 # The one machine. Premises are added for one event and removed in `finally`.
 machine = Machine(
@@ -107,6 +120,9 @@ def fire(premises: Any, event: str, params: dict[str, Any]) -> bool:
 
 
 POLICE = frozenset({Role.OFFICER, Role.SUPERVISOR})
+INTERNAL_EVENTS = frozenset(
+    {"record_hearing", "record_interim_steps", "record_decision_notified", "record_appeal"}
+)
 SUPERVISOR_ONLY = frozenset({Role.SUPERVISOR})
 
 
@@ -153,6 +169,35 @@ EVENT_RULES: dict[str, EventRule] = {
             "The licensing sub-committee's decision.",
         ),
         EventRule("close_action", "Close the action", SUPERVISOR_ONLY, (), "Return to monitoring."),
+        EventRule(
+            "record_hearing",
+            "Record the hearing",
+            POLICE,
+            ("hearing_date",),
+            "The (last) day of the sub-committee hearing: the determination is due within "
+            "5 working days.",
+        ),
+        EventRule(
+            "record_interim_steps",
+            "Record the interim steps decision",
+            POLICE,
+            ("decided_at", "interim_steps"),
+            "Summary review: what the authority decided on interim steps, and when.",
+        ),
+        EventRule(
+            "record_decision_notified",
+            "Record when the decision was notified",
+            POLICE,
+            ("notified_on",),
+            "The licence holder may appeal within 21 days beginning with this day.",
+        ),
+        EventRule(
+            "record_appeal",
+            "Record an appeal",
+            POLICE,
+            ("appeal_stage", "appeal_date"),
+            "An appeal to the magistrates' court: lodged, then its outcome.",
+        ),
     ]
 }
 
@@ -250,6 +295,57 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "certificate_reference",
             "Enter the reference of the superintendent's certificate",
         )
+    elif event == "record_hearing":
+        heard = _require(
+            _date(params, "hearing_date"), "hearing_date", "Enter the date of the hearing"
+        )
+        if heard > today:
+            raise ValidationFailed(
+                "The hearing date cannot be in the future",
+                {"hearing_date": "The hearing date cannot be in the future"},
+            )
+        out["hearing_date"] = heard
+    elif event == "record_interim_steps":
+        decided = _require(
+            _instant(params, "decided_at"),
+            "decided_at",
+            "Enter when the interim steps were decided",
+        )
+        if decided > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValidationFailed(
+                "The decision time cannot be in the future",
+                {"decided_at": "The decision time cannot be in the future"},
+            )
+        out["decided_at"] = decided
+        out["interim_steps"] = _require(
+            _text(params, "interim_steps"),
+            "interim_steps",
+            "Describe the interim steps (or 'none')",
+        )
+    elif event == "record_decision_notified":
+        notified = _require(
+            _date(params, "notified_on"), "notified_on", "Enter the date the decision was notified"
+        )
+        if notified > today:
+            raise ValidationFailed(
+                "The notification date cannot be in the future",
+                {"notified_on": "The notification date cannot be in the future"},
+            )
+        out["notified_on"] = notified
+    elif event == "record_appeal":
+        stage = _require(_text(params, "appeal_stage"), "appeal_stage", "Choose what happened")
+        if stage not in APPEAL_STAGES:
+            raise ValidationFailed(
+                f"appeal_stage must be one of {', '.join(APPEAL_STAGES)}",
+                {"appeal_stage": "Choose what happened"},
+            )
+        on = _require(_date(params, "appeal_date"), "appeal_date", "Enter the date")
+        if on > today:
+            raise ValidationFailed(
+                "The date cannot be in the future",
+                {"appeal_date": "The date cannot be in the future"},
+            )
+        out.update(appeal_stage=stage, appeal_date=on)
     elif event == "record_determination":
         outcome = _require(_text(params, "outcome"), "outcome", "Choose the outcome")
         if outcome not in OUTCOMES:
@@ -314,20 +410,27 @@ EVIDENCE_WINDOW_DAYS = 90
 
 
 def warning_needs_evidence(context: GuardContext) -> str | None:
-    """A warning rests on evidence: a confirmed incident at the premises in the last 90
-    days, or a supervisor's override reason (recorded with the event)."""
+    """A warning rests on evidence: a confirmed incident at the premises, or a visit that
+    found issues, in the last 90 days; or a supervisor's override reason (recorded with
+    the event)."""
     if context.params.get("override_reason"):
         if context.actor.role != Role.SUPERVISOR:
             return "Only a supervisor can give an override reason to warn without recent evidence"
         return None
-    from licensing.db import utcnow
-    from licensing.incidents.services import confirmed_evidence_since  # avoids an import cycle
+    from licensing.db import utcnow  # avoids import cycles
+    from licensing.incidents.services import confirmed_evidence_since
+    from licensing.visits.services import findings_since
 
     since = utcnow() - timedelta(days=EVIDENCE_WINDOW_DAYS)
-    if confirmed_evidence_since(context.session, context.premises.id, since) == 0:
+    premises_id = context.premises.id
+    if (
+        confirmed_evidence_since(context.session, premises_id, since) == 0
+        and findings_since(context.session, premises_id, since) == 0
+    ):
         return (
-            f"A warning needs at least one confirmed incident in the last {EVIDENCE_WINDOW_DAYS} "
-            "days on this premises' record, or a supervisor's override reason"
+            f"A warning needs at least one confirmed incident or a visit that found issues "
+            f"in the last {EVIDENCE_WINDOW_DAYS} days on this premises' record, or a "
+            "supervisor's override reason"
         )
     return None
 
@@ -336,6 +439,69 @@ def warning_needs_evidence(context: GuardContext) -> str | None:
 # Later issues add guards here (an issued bundle before a review).
 GUARDS: dict[str, list[Guard]] = {name: [] for name in EVENT_RULES}
 GUARDS["warn"].append(warning_needs_evidence)
+
+
+def _current_review(context: GuardContext) -> Any:
+    from sqlalchemy import select
+
+    from licensing.premises.models import ReviewApplication  # avoids an import cycle
+
+    return context.session.scalar(
+        select(ReviewApplication)
+        .where(ReviewApplication.premises_id == context.premises.id)
+        .order_by(ReviewApplication.id.desc())
+        .limit(1)
+    )
+
+
+def interim_steps_need_a_summary_review(context: GuardContext) -> str | None:
+    """Interim steps exist only in a summary review (s.53B)."""
+    review = _current_review(context)
+    if review is None or review.kind != "summary" or review.status != "open":
+        return "Interim steps apply only to an open summary review (s.53A)"
+    return None
+
+
+def needs_a_determined_review(context: GuardContext) -> str | None:
+    """Notification and appeals follow a determination."""
+    review = _current_review(context)
+    if review is None or review.status != "determined":
+        return "There is no determined review to record this against"
+    stage = context.params.get("appeal_stage")
+    if context.event == "record_appeal" and stage:
+        if stage != "lodged" and review.appeal_lodged_on is None:
+            return "Record that the appeal was lodged before its outcome"
+        if stage == "lodged" and review.appeal_lodged_on is not None:
+            return "An appeal is already recorded as lodged"
+    return None
+
+
+# Guards that depend on the premises' records, not on what the user types: an event they
+# refuse is not offered at all.
+AVAILABILITY_GUARDS: dict[str, Guard] = {
+    "record_interim_steps": interim_steps_need_a_summary_review,
+    "record_decision_notified": needs_a_determined_review,
+    "record_appeal": needs_a_determined_review,
+}
+
+
+def events_offered(session: Any, premises: Any, actor: Any) -> list[EventRule]:
+    """The events to offer a user on a premises now: allowed by state and role, and not
+    refused by a guard that looks only at the premises' records."""
+    offered = []
+    for rule in events_available(premises.state, actor.role):
+        guard = AVAILABILITY_GUARDS.get(rule.name)
+        context = GuardContext(
+            premises=premises, actor=actor, event=rule.name, params={}, session=session
+        )
+        if guard is None or guard(context) is None:
+            offered.append(rule)
+    return offered
+
+
+GUARDS["record_interim_steps"].append(interim_steps_need_a_summary_review)
+GUARDS["record_decision_notified"].append(needs_a_determined_review)
+GUARDS["record_appeal"].append(needs_a_determined_review)
 
 
 def first_refusal(context: GuardContext) -> str | None:

@@ -1,0 +1,181 @@
+"""Send the outbox's due emails over SMTP and record each result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from licensing.db import utcnow
+from licensing.notifications import outbox
+from licensing.notifications.models import OutboxEmail
+
+log = logging.getLogger(__name__)
+
+TLS_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send: SMTP_* and MAIL_FROM from the app's configuration."""
+
+    host: str = "localhost"
+    port: int = 1025
+    username: str | None = None
+    password: str | None = None
+    tls: str = "none"
+    timeout: float = 10.0
+    mail_from: str = "licensing@localhost"
+    max_attempts: int = outbox.DEFAULT_MAX_ATTEMPTS
+    lease: timedelta = outbox.DEFAULT_LEASE
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
+        """Read the settings (environment values arrive as strings)."""
+        tls = str(config.get("SMTP_TLS") or "none").lower()
+        if tls not in TLS_MODES:
+            raise ValueError(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+        return cls(
+            host=str(config.get("SMTP_HOST") or "localhost"),
+            port=int(config.get("SMTP_PORT") or 1025),
+            username=config.get("SMTP_USERNAME") or None,
+            password=config.get("SMTP_PASSWORD") or None,
+            tls=tls,
+            timeout=float(config.get("SMTP_TIMEOUT") or 10),
+            mail_from=str(config.get("MAIL_FROM") or "licensing@localhost"),
+            max_attempts=int(config.get("OUTBOX_MAX_ATTEMPTS") or outbox.DEFAULT_MAX_ATTEMPTS),
+            lease=timedelta(
+                seconds=int(
+                    config.get("OUTBOX_LEASE_SECONDS") or outbox.DEFAULT_LEASE.total_seconds()
+                )
+            ),
+        )
+
+
+@dataclass
+class SendResult:
+    """What one pass of the sender did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def build_message(email: OutboxEmail, settings: SmtpSettings, now: datetime) -> EmailMessage:
+    """The MIME message of an outbox row: plain text with an HTML alternative."""
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = email.recipient
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = email.message_id
+    message.set_content(email.text_body)
+    message.add_alternative(email.html_body, subtype="html")
+    return message
+
+
+def connect(settings: SmtpSettings) -> smtplib.SMTP:
+    """Open an SMTP connection as configured (plain, STARTTLS or implicit TLS)."""
+    client: smtplib.SMTP
+    if settings.tls == "ssl":
+        client = smtplib.SMTP_SSL(
+            settings.host,
+            settings.port,
+            timeout=settings.timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        if settings.tls == "starttls":
+            client.starttls(context=ssl.create_default_context())
+    if settings.username:
+        client.login(settings.username, settings.password or "")
+    return client
+
+
+def _permanent(error: Exception) -> bool:
+    # A 5xx refusal of the recipient will not change on retry; anything else might.
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in error.recipients.values())
+    return False
+
+
+def worker_name() -> str:
+    """A name for this sender, unique per call: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:100]
+
+
+def send_due(
+    session: Session,
+    settings: SmtpSettings,
+    *,
+    now: datetime | None = None,
+    limit: int = 50,
+    worker: str | None = None,
+) -> SendResult:
+    """Claim the due emails, send them over one SMTP connection, record each result.
+
+    Each result is committed as soon as it is known, so a crash loses at most the
+    email in flight (which the lease then resends).
+    """
+    now = now or utcnow()
+    worker = worker or worker_name()
+    result = SendResult()
+    emails = outbox.claim_due(session, worker, now=now, limit=limit, lease=settings.lease)
+    if not emails:
+        return result
+    client: smtplib.SMTP | None = None
+    try:
+        for email in emails:
+            try:
+                if client is None:
+                    client = connect(settings)
+                client.send_message(build_message(email, settings, now))
+            except (smtplib.SMTPException, OSError) as error:
+                text = f"{type(error).__name__}: {error}"
+                permanent = _permanent(error)
+                outbox.mark_failed(
+                    session,
+                    email,
+                    worker,
+                    now,
+                    text,
+                    permanent=permanent,
+                    max_attempts=settings.max_attempts,
+                )
+                log.warning("email %s to %s not sent: %s", email.id, email.recipient, text)
+                result.errors.append(text)
+                if permanent or email.attempts + 1 >= settings.max_attempts:
+                    result.failed += 1
+                else:
+                    result.retrying += 1
+                if not isinstance(error, smtplib.SMTPRecipientsRefused) and client is not None:
+                    # The connection may be broken: open a fresh one for the next email.
+                    _close(client)
+                    client = None
+                continue
+            outbox.mark_sent(session, email, worker, now)
+            result.sent += 1
+    finally:
+        if client is not None:
+            _close(client)
+    return result
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()

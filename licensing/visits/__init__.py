@@ -1,0 +1,2 @@
+"""Visits to premises: scheduling, outcomes and findings, the visit policy, and the
+officers' calendar feeds."""

@@ -1,0 +1,130 @@
+"""Forms for visits: schedule one, record its outcome, cancel it, and the calendar feed."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from govuk_frontend_wtf.wtforms_widgets import (
+    GovDateInput,
+    GovRadioInput,
+    GovSelect,
+    GovSubmitInput,
+    GovTextArea,
+    GovTextInput,
+)
+from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from licensing.premises.forms import DATE_FORMAT, GovDateField
+from licensing.visits.models import OBJECTIVES, VISIT_OUTCOMES, VISIT_TYPES
+from licensing.visits.services import FINDINGS_MAX
+
+TIME_PATTERN = r"^([01]?\d|2[0-3]):[0-5]\d$"
+
+
+class ScheduleVisitForm(FlaskForm):
+    """Book a visit to a premises: when, what kind, and who goes."""
+
+    visit_date = GovDateField(
+        "Date of the visit",
+        description="For example, 27 3 2027",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the visit")],
+    )
+    visit_time = StringField(
+        "Time (24-hour, UK time)",
+        description="For example, 22:30",
+        widget=GovTextInput(),
+        validators=[
+            InputRequired(message="Enter the time of the visit"),
+            Regexp(TIME_PATTERN, message="Enter a time such as 22:30"),
+        ],
+    )
+    visit_type = RadioField(
+        "Type of visit",
+        widget=GovRadioInput(),
+        choices=list(VISIT_TYPES.items()),
+        validators=[InputRequired(message="Choose the type of visit")],
+    )
+    officer_id = SelectField(
+        "Officer",
+        widget=GovSelect(),
+        choices=[],
+        validate_choice=False,
+        validators=[DataRequired(message="Choose the officer who will visit")],
+    )
+    submit = SubmitField("Schedule visit", widget=GovSubmitInput())
+
+
+class RecordOutcomeForm(FlaskForm):
+    """What the visit found: outcome, when it took place, findings per objective."""
+
+    version = HiddenField(validators=[DataRequired()])
+    outcome = RadioField(
+        "Outcome",
+        widget=GovRadioInput(),
+        choices=list(VISIT_OUTCOMES.items()),
+        validators=[InputRequired(message="Choose the outcome of the visit")],
+    )
+    visited_date = GovDateField(
+        "Date of the visit",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the visit")],
+    )
+    visited_time = StringField(
+        "Time of the visit (24-hour, UK time)",
+        description="For example, 22:30",
+        widget=GovTextInput(),
+        validators=[
+            InputRequired(message="Enter the time of the visit"),
+            Regexp(TIME_PATTERN, message="Enter a time such as 22:30"),
+        ],
+    )
+    findings_crime_and_disorder = TextAreaField(
+        OBJECTIVES["crime_and_disorder"],
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=FINDINGS_MAX)],
+    )
+    findings_public_safety = TextAreaField(
+        OBJECTIVES["public_safety"],
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=FINDINGS_MAX)],
+    )
+    findings_public_nuisance = TextAreaField(
+        OBJECTIVES["public_nuisance"],
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=FINDINGS_MAX)],
+    )
+    findings_protection_of_children = TextAreaField(
+        OBJECTIVES["protection_of_children"],
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=FINDINGS_MAX)],
+    )
+    follow_up_actions = TextAreaField(
+        "Follow-up actions",
+        description="What the licence holder or the police will do next, and by when",
+        widget=GovTextArea(),
+        validators=[Optional(), Length(max=FINDINGS_MAX)],
+    )
+    submit = SubmitField("Record outcome", widget=GovSubmitInput())
+
+
+class CancelVisitForm(FlaskForm):
+    """Cancel a proposed or scheduled visit, with a reason."""
+
+    version = HiddenField(validators=[DataRequired()])
+    reason = TextAreaField(
+        "Why cancel it?",
+        widget=GovTextArea(),
+        validators=[InputRequired(message="Give a reason for cancelling"), Length(max=2000)],
+    )
+    submit = SubmitField(
+        "Cancel visit", widget=GovSubmitInput(), render_kw={"class": "govuk-button--warning"}
+    )
+
+
+class FeedForm(FlaskForm):
+    """CSRF only: create or revoke the calendar feed address."""
+
+    submit = SubmitField("Create a calendar address", widget=GovSubmitInput())
