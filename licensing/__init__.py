@@ -54,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing import templating
     from licensing.api import api_bp
     from licensing.auth import views as auth_views
+    from licensing.deadlines.views import deadlines_bp
     from licensing.health import health_bp
     from licensing.incidents.views import incidents_bp
     from licensing.notifications.views import notifications_bp
@@ -65,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_views.auth_bp)
     app.register_blueprint(premises_bp)
     app.register_blueprint(incidents_bp)
+    app.register_blueprint(deadlines_bp)
     app.register_blueprint(visits_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)

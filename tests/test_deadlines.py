@@ -321,3 +321,29 @@ def test_events_that_the_records_rule_out_are_not_offered(session, world):
     assert premises.state == "monitored"
     offered = {r.name for r in workflow.events_offered(session, premises, officer)}
     assert {"record_decision_notified", "record_appeal", "warn"} <= offered
+
+
+def test_the_team_calendar_follows_the_council_rule(client, session, world):
+    from tests.conftest import sign_in
+
+    # Applied 20 days ago: representations close in about a week, the hearing is due
+    # within the calendar's eight weeks.
+    premises = _standard_review(session, world, london_today() - timedelta(days=20))
+    sign_in(client, world["officer"])
+    html = client.get("/calendar").get_data(as_text=True)
+    assert "Team calendar" in html and premises.name in html
+    assert "Hearing must start by" in html
+    assert 'data-kind="visit"' in html  # the review proposed a visit (police only)
+
+    council = client.application.test_client()
+    sign_in(council, world["council"])
+    page = council.get("/calendar").get_data(as_text=True)
+    assert premises.name in page and 'data-kind="visit"' not in page
+
+    other = client.application.test_client()
+    sign_in(other, world["other_council"])
+    assert premises.name not in other.get("/calendar").get_data(as_text=True)
+
+    admin = client.application.test_client()
+    sign_in(admin, world["admin"])
+    assert admin.get("/calendar").status_code == 403

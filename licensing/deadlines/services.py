@@ -9,11 +9,12 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from licensing.auth.models import User
 from licensing.db import utcnow
 from licensing.deadlines import rules
 from licensing.deadlines.calendar import WorkingDayCalendar, working_day_calendar
 from licensing.deadlines.models import Deadline
-from licensing.premises.models import ReviewApplication
+from licensing.premises.models import Premises, ReviewApplication
 
 
 def calendar() -> WorkingDayCalendar:
@@ -181,3 +182,69 @@ def premises_deadlines(session: Session, premises_id: int) -> list[Deadline]:
     """A premises' deadlines, soonest first."""
     rows = session.scalars(select(Deadline).where(Deadline.premises_id == premises_id))
     return sorted(rows, key=_order)
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One line of the team calendar: a deadline or a visit, on a London day."""
+
+    day: date
+    kind: str  # "deadline" | "visit"
+    label: str
+    premises_id: int
+    premises_name: str
+    detail: str
+    overdue: bool
+    link_id: int
+
+
+def team_calendar(session: Session, user: User, today: date, weeks: int = 8) -> list[CalendarEntry]:
+    """Open deadlines and open visits (police only) from anything overdue up to `weeks`
+    ahead, by day; what each user may see follows the council rule."""
+    from licensing.auth.permissions import premises_visible_to
+    from licensing.timeutil import to_london
+    from licensing.visits.models import OPEN_STATUSES, Visit
+
+    until = today + timedelta(weeks=weeks)
+    entries: list[CalendarEntry] = []
+    rows = session.execute(
+        select(Deadline, Premises)
+        .join(Premises, Premises.id == Deadline.premises_id)
+        .where(Deadline.status == "open", premises_visible_to(user))
+    )
+    for deadline, premises in rows:
+        day = to_london(deadline.due_at).date() if deadline.due_at else deadline.due_date
+        assert day is not None
+        if day > until:
+            continue
+        entries.append(
+            CalendarEntry(
+                day=day,
+                kind="deadline",
+                label=deadline.kind,
+                premises_id=premises.id,
+                premises_name=premises.name,
+                detail=deadline.rule,
+                overdue=day < today,
+                link_id=deadline.id,
+            )
+        )
+    if user.is_police:
+        visits = session.scalars(
+            select(Visit).where(Visit.status.in_(OPEN_STATUSES), Visit.visit_date <= until)
+        )
+        for visit in visits:
+            entries.append(
+                CalendarEntry(
+                    day=visit.visit_date,
+                    kind="visit",
+                    label=visit.visit_type,
+                    premises_id=visit.premises_id,
+                    premises_name=visit.premises.name,
+                    detail=f"{visit.status}"
+                    + (f", {visit.officer.name}" if visit.officer is not None else ""),
+                    overdue=visit.visit_date < today,
+                    link_id=visit.id,
+                )
+            )
+    return sorted(entries, key=lambda e: (e.day, e.kind, e.premises_name))
