@@ -269,3 +269,39 @@ def test_visit_alerts_wait_for_the_visits_package(session: Session) -> None:
     # licensing.visits.models is another engineer's; until it exists, nothing happens.
     assert visit_alerts(session, datetime.now(UTC)) == 0
     assert session.scalar(select(func.count()).select_from(OutboxEmail)) == 0
+
+
+def test_visit_due_tomorrow_then_overdue_alerts_go_once_to_the_booked_officer(
+    app: Flask,
+    session: Session,
+    world: dict[str, Any],
+    smtp_server: SmtpServer,
+    base_url: str,
+) -> None:
+    from licensing.visits import services as visit_services
+
+    premises = world["premises"]
+    booked = world["officer"]
+    with time_machine.travel(london("2027-03-01T09:00"), tick=False):
+        visit_services.schedule_visit(
+            session,
+            world["supervisor"],
+            premises,
+            scheduled_at=london("2027-03-03T22:30"),
+            visit_type="night_time_economy_patrol",
+            officer_id=booked.id,
+        )
+    with time_machine.travel(london("2027-03-01T09:00"), tick=False):
+        run_sweep(app)
+    assert smtp_server.to(booked.email) == []  # due in two days: nothing yet
+    with time_machine.travel(london("2027-03-02T06:00"), tick=False):
+        run_sweep(app)
+        run_sweep(app)  # a second pass sends nothing again
+    [tomorrow] = smtp_server.to(booked.email)
+    assert tomorrow["Subject"] == f"Visit due tomorrow – {premises.name}"
+    assert f"{BASE}/premises/{premises.id}" in text_part(tomorrow)
+    with time_machine.travel(london("2027-03-04T06:00"), tick=False):
+        run_sweep(app)
+    subjects = [m["Subject"] for m in smtp_server.to(booked.email)]
+    assert subjects == [f"Visit due tomorrow – {premises.name}", f"Visit overdue – {premises.name}"]
+    assert smtp_server.to(world["supervisor"].email) == []  # visit alerts go to the officer
