@@ -305,3 +305,33 @@ def test_visit_due_tomorrow_then_overdue_alerts_go_once_to_the_booked_officer(
     subjects = [m["Subject"] for m in smtp_server.to(booked.email)]
     assert subjects == [f"Visit due tomorrow – {premises.name}", f"Visit overdue – {premises.name}"]
     assert smtp_server.to(world["supervisor"].email) == []  # visit alerts go to the officer
+
+
+def test_the_digest_lists_the_officers_visits(
+    app: Flask,
+    session: Session,
+    world: dict[str, Any],
+    smtp_server: SmtpServer,
+    base_url: str,
+) -> None:
+    from licensing.visits import services as visit_services
+
+    premises, officer = world["premises"], world["officer"]
+    with time_machine.travel(london("2027-03-01T09:00"), tick=False):
+        visit_services.schedule_visit(
+            session,
+            world["supervisor"],
+            premises,
+            scheduled_at=london("2027-03-04T21:00"),
+            visit_type="test_purchase",
+            officer_id=officer.id,
+        )
+    with time_machine.travel(london("2027-03-02T07:05"), tick=False):
+        run_digest(app)
+    [digest] = [
+        m for m in smtp_server.to(officer.email) if m["Subject"].startswith("Licensing digest")
+    ]
+    text = text_part(digest)
+    assert "VISITS DUE IN THE NEXT" in text
+    assert f"Thursday 4 March 2027: Test purchase (scheduled), {premises.name}" in text
+    assert premises.name in html_part(digest)

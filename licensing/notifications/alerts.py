@@ -15,7 +15,6 @@ Users who chose "digest only" get no immediate alerts.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from licensing.auth.models import Role, User
@@ -39,6 +37,7 @@ from licensing.notifications.outbox import enqueue
 from licensing.premises.models import Premises
 from licensing.templating import DEADLINE_LABELS
 from licensing.timeutil import LONDON, format_london
+from licensing.visits.models import OPEN_STATUSES, VISIT_TYPES, Visit
 
 log = logging.getLogger(__name__)
 
@@ -283,35 +282,16 @@ def recommendation_alerts(session: Session, now: datetime | None = None) -> int:
 
 def visit_alerts(session: Session, now: datetime | None = None) -> int:
     """Enqueue "visit due tomorrow" and "visit overdue" alerts (in the caller's
-    transaction) to the visit's officer, or the case officer while nobody is booked.
-
-    `licensing.visits` is written alongside this and imported lazily: until its module
-    exists this does nothing. Its queries run in a savepoint, so while its table is
-    still missing (or it fails otherwise) the other alerts of the pass still go.
-    """
-    try:
-        visits = importlib.import_module("licensing.visits.models")
-    except ModuleNotFoundError:
-        return 0
+    transaction) to the visit's officer, or the case officer while nobody is booked."""
     now = now or utcnow()
-    try:
-        with session.begin_nested():
-            return _visit_alerts(session, visits, now)
-    except SQLAlchemyError:
-        log.exception("visit alerts failed; the other alerts go on")
-        return 0
-
-
-def _visit_alerts(session: Session, visits: Any, now: datetime) -> int:
-    visit_model = visits.Visit
     today = now.astimezone(LONDON).date()
     tomorrow = today + timedelta(days=1)
     skip = _digest_only(session)
     added = 0
     rows = session.scalars(
-        select(visit_model)
-        .where(visit_model.status.in_(visits.OPEN_STATUSES), visit_model.visit_date <= tomorrow)
-        .order_by(visit_model.id)
+        select(Visit)
+        .where(Visit.status.in_(OPEN_STATUSES), Visit.visit_date <= tomorrow)
+        .order_by(Visit.id)
     )
     for visit in rows:
         if visit.visit_date == tomorrow:
@@ -347,11 +327,12 @@ class Digest:
     premises: list[Premises]
     deadlines: list[tuple[Deadline, Premises, str]]
     recommendations: list[tuple[Recommendation, Premises]]
+    visits: list[Any]
 
     @property
     def empty(self) -> bool:
         """Nothing to say: no digest is sent."""
-        return not (self.premises or self.deadlines or self.recommendations)
+        return not (self.premises or self.deadlines or self.recommendations or self.visits)
 
 
 def digest_for(session: Session, user: User, today: date) -> Digest:
@@ -387,7 +368,27 @@ def digest_for(session: Session, user: User, today: date) -> Digest:
             .order_by(Recommendation.created_at, Recommendation.id)
         )
     ]
-    return Digest(premises, deadlines, recommendations)
+    return Digest(premises, deadlines, recommendations, _digest_visits(session, user, horizon))
+
+
+def _digest_visits(session: Session, user: User, horizon: date) -> list[Any]:
+    """Open visits up to the horizon (overdue ones too) booked for the user, or proposed
+    for a premises they are case officer of while nobody is booked."""
+    return list(
+        session.scalars(
+            select(Visit)
+            .join(Premises, Premises.id == Visit.premises_id)
+            .where(
+                Visit.status.in_(OPEN_STATUSES),
+                Visit.visit_date <= horizon,
+                or_(
+                    Visit.officer_id == user.id,
+                    and_(Visit.officer_id.is_(None), Premises.case_officer_id == user.id),
+                ),
+            )
+            .order_by(Visit.visit_date, Visit.id)
+        )
+    )
 
 
 def enqueue_digests(session: Session, now: datetime | None = None, hour: int | None = None) -> int:
@@ -442,6 +443,16 @@ def enqueue_digests(session: Session, now: datetime | None = None, hour: int | N
             recommendations=[
                 (r, p, absolute_url("premises.show", premises_id=p.id))
                 for r, p in digest.recommendations
+            ],
+            visits=[
+                {
+                    "visit": visit,
+                    "due_text": _long_date(visit.visit_date),
+                    "type_label": VISIT_TYPES.get(visit.visit_type, visit.visit_type),
+                    "overdue": visit.visit_date < today,
+                    "url": absolute_url("premises.show", premises_id=visit.premises_id),
+                }
+                for visit in digest.visits
             ],
             horizon_days=DIGEST_HORIZON_DAYS,
         )
