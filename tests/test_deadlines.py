@@ -347,3 +347,41 @@ def test_the_team_calendar_follows_the_council_rule(client, session, world):
     admin = client.application.test_client()
     sign_in(admin, world["admin"])
     assert admin.get("/calendar").status_code == 403
+
+
+def test_correcting_the_application_date_recomputes_its_deadlines(session, world):
+    import pytest
+
+    from licensing.errors import Forbidden, Refused
+
+    wrong = london_today() - timedelta(days=5)
+    premises = _standard_review(session, world, wrong)
+    right = wrong - timedelta(days=2)
+    with pytest.raises(Forbidden):
+        move(
+            session,
+            premises,
+            world["officer"],
+            "correct_review_dates",
+            application_date=right.isoformat(),
+        )
+    move(
+        session,
+        premises,
+        world["supervisor"],
+        "correct_review_dates",
+        application_date=right.isoformat(),
+    )
+    deadlines = by_kind(session, premises)
+    closed = rules.representations_close(right)
+    assert deadlines["representations_close"].due_date == closed
+    assert deadlines["hearing_start_by"].due_date == rules.hearing_start_by(closed, CAL)
+    assert f"application of {right.isoformat()}" in deadlines["representations_close"].rule
+    with pytest.raises(Refused, match="standard review has an application date"):
+        move(
+            session,
+            premises,
+            world["supervisor"],
+            "correct_review_dates",
+            received_at=datetime.now(UTC).isoformat(),
+        )

@@ -50,6 +50,7 @@ EVENTS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("close_action", "close_action", {}),
     # Internal transitions: the state stays, the review records a fact.
+    ("correct_review_dates", "correct_review_dates", {"application_date": TODAY.isoformat()}),
     ("record_hearing", "record_hearing", {"hearing_date": YESTERDAY.isoformat()}),
     (
         "record_interim_steps",
@@ -80,6 +81,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("review", "record_determination:revoke"): "action",
     ("action", "close_action"): "monitored",
     ("review", "record_hearing"): "review",
+    ("review", "correct_review_dates"): "review",
     ("action", "record_decision_notified"): "action",
     ("action", "record_appeal"): "action",
 }
@@ -101,6 +103,7 @@ ROLES_FOR = {
     "withdraw_review": {"supervisor"},
     "record_determination": {"supervisor"},
     "close_action": {"supervisor"},
+    "correct_review_dates": {"supervisor"},
     "record_hearing": POLICE,
     "record_interim_steps": POLICE,
     "record_decision_notified": POLICE,

@@ -203,6 +203,32 @@ class DeterminationForm(TransitionForm):
     )
 
 
+class CorrectReviewDatesForm(TransitionForm):
+    """Correct the date a review's deadlines hang on."""
+
+    application_date = GovDateField(
+        "Corrected application date (standard review)",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[Optional()],
+    )
+    received_date = GovDateField(
+        "Corrected date of receipt (summary review)",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[Optional()],
+    )
+    received_time = StringField(
+        "Corrected time of receipt (24-hour, UK time)",
+        description="For example, 14:30",
+        widget=GovTextInput(),
+        validators=[
+            Optional(),
+            Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 14:30"),
+        ],
+    )
+
+
 class HearingForm(TransitionForm):
     """The (last) day of the licensing sub-committee hearing."""
 
@@ -269,6 +295,7 @@ class AppealForm(TransitionForm):
 
 
 EVENT_FORMS: dict[str, type[TransitionForm]] = {
+    "correct_review_dates": CorrectReviewDatesForm,
     "record_hearing": HearingForm,
     "record_interim_steps": InterimStepsForm,
     "record_decision_notified": DecisionNotifiedForm,

@@ -434,6 +434,10 @@ def open_review(session: Session, premises_id: int) -> ReviewApplication | None:
     )
 
 
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def latest_determined_review(session: Session, premises_id: int) -> ReviewApplication | None:
     """The premises' most recent determined review, if any."""
     return session.scalar(
@@ -486,7 +490,14 @@ def _event_effects(
             .limit(1)
         )
         if latest is not None:  # the guards made sure it is the right review
-            if event == "record_hearing":
+            if event == "correct_review_dates":
+                if parsed.get("application_date"):
+                    payload["previous_application_date"] = _iso(latest.application_date)
+                    latest.application_date = parsed["application_date"]
+                if parsed.get("received_at"):
+                    payload["previous_received_at"] = _iso(latest.received_at)
+                    latest.received_at = parsed["received_at"]
+            elif event == "record_hearing":
                 latest.hearing_date = parsed["hearing_date"]
             elif event == "record_interim_steps":
                 latest.interim_steps_at = parsed["decided_at"]

@@ -200,7 +200,10 @@ def _event_params(event: str, form: TransitionForm) -> dict[str, Any]:
     for prefix, target in (("received", "received_at"), ("decided", "decided_at")):
         if f"{prefix}_date" in data:
             day = data.pop(f"{prefix}_date")
-            hour, minute = (int(x) for x in str(data.pop(f"{prefix}_time")).split(":"))
+            clock = data.pop(f"{prefix}_time", None)
+            if day is None or not clock:
+                continue  # optional (a correction of the other date); the service decides
+            hour, minute = (int(x) for x in str(clock).split(":"))
             data[target] = datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON)
     return data
 

@@ -66,6 +66,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "close_action", "source": ACTION, "dest": MONITORED},
     # Internal transitions (dest None): facts of the council's process that keep the
     # state but drive the statutory deadlines that hang on them.
+    {"trigger": "correct_review_dates", "source": REVIEW, "dest": None},
     {"trigger": "record_hearing", "source": REVIEW, "dest": None},
     {"trigger": "record_interim_steps", "source": REVIEW, "dest": None},
     {"trigger": "record_decision_notified", "source": [ACTION, MONITORED], "dest": None},
@@ -121,7 +122,13 @@ def fire(premises: Any, event: str, params: dict[str, Any]) -> bool:
 
 POLICE = frozenset({Role.OFFICER, Role.SUPERVISOR})
 INTERNAL_EVENTS = frozenset(
-    {"record_hearing", "record_interim_steps", "record_decision_notified", "record_appeal"}
+    {
+        "correct_review_dates",
+        "record_hearing",
+        "record_interim_steps",
+        "record_decision_notified",
+        "record_appeal",
+    }
 )
 SUPERVISOR_ONLY = frozenset({Role.SUPERVISOR})
 
@@ -169,6 +176,14 @@ EVENT_RULES: dict[str, EventRule] = {
             "The licensing sub-committee's decision.",
         ),
         EventRule("close_action", "Close the action", SUPERVISOR_ONLY, (), "Return to monitoring."),
+        EventRule(
+            "correct_review_dates",
+            "Correct the review's dates",
+            SUPERVISOR_ONLY,
+            ("application_date", "received_at"),
+            "When the application date (standard) or time of receipt (summary) was recorded "
+            "wrongly: the deadlines that hang on it are recomputed.",
+        ),
         EventRule(
             "record_hearing",
             "Record the hearing",
@@ -295,6 +310,25 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "certificate_reference",
             "Enter the reference of the superintendent's certificate",
         )
+    elif event == "correct_review_dates":
+        applied = _date(params, "application_date")
+        received = _instant(params, "received_at")
+        if applied is None and received is None:
+            raise ValidationFailed(
+                "Give the corrected application date or time of receipt",
+                {"application_date": "Give the corrected date"},
+            )
+        if applied is not None and applied > today:
+            raise ValidationFailed(
+                "The application date cannot be in the future",
+                {"application_date": "The application date cannot be in the future"},
+            )
+        if received is not None and received > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValidationFailed(
+                "The time of receipt cannot be in the future",
+                {"received_at": "The time of receipt cannot be in the future"},
+            )
+        out.update(application_date=applied, received_at=received)
     elif event == "record_hearing":
         heard = _require(
             _date(params, "hearing_date"), "hearing_date", "Enter the date of the hearing"
@@ -462,6 +496,18 @@ def interim_steps_need_a_summary_review(context: GuardContext) -> str | None:
     return None
 
 
+def corrections_fit_the_review(context: GuardContext) -> str | None:
+    """A standard review has an application date; a summary review a time of receipt."""
+    review = _current_review(context)
+    if review is None or review.status != "open":
+        return "There is no open review to correct"
+    if context.params.get("application_date") and review.kind != "standard":
+        return "A summary review has a time of receipt, not an application date"
+    if context.params.get("received_at") and review.kind != "summary":
+        return "A standard review has an application date, not a time of receipt"
+    return None
+
+
 def needs_a_determined_review(context: GuardContext) -> str | None:
     """Notification and appeals follow a determination."""
     review = _current_review(context)
@@ -500,6 +546,7 @@ def events_offered(session: Any, premises: Any, actor: Any) -> list[EventRule]:
 
 
 GUARDS["record_interim_steps"].append(interim_steps_need_a_summary_review)
+GUARDS["correct_review_dates"].append(corrections_fit_the_review)
 GUARDS["record_decision_notified"].append(needs_a_determined_review)
 GUARDS["record_appeal"].append(needs_a_determined_review)
 
