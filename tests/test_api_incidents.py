@@ -734,3 +734,48 @@ def test_a_nul_character_answers_422_on_every_database(call, session, world, ove
     body = assert_error(response, 422, "invalid")
     assert body["fields"]
     assert incident_count(session) == 0
+
+
+def test_the_same_batch_posted_twice_at_once_stores_each_incident_once(app, session, world):
+    """Two police-system workers retry the same batch at the same instant: each answer
+    is a success or a 409 (never a 500), and every incident is stored exactly once."""
+    import threading
+
+    from licensing.auth.services import create_token
+    from licensing.incidents.models import Incident
+
+    token = create_token(session, world["officer"].email)
+    batch = {
+        "items": [
+            {
+                "source": "rms",
+                "source_ref": f"RACE-{n}",
+                "occurred_at": "2026-11-20T22:00:00Z",
+                "category": "Public order",
+            }
+            for n in range(20)
+        ]
+    }
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def post() -> None:
+        client = app.test_client()
+        barrier.wait(timeout=10)
+        response = client.post(
+            "/api/v1/incidents", json=batch, headers={"Authorization": f"Bearer {token}"}
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(statuses) == 2 and set(statuses) <= {200, 409}
+    assert 200 in statuses
+    session.expire_all()
+    refs = session.scalars(
+        select(Incident.source_ref).where(Incident.source_ref.like("RACE-%"))
+    ).all()
+    assert sorted(refs) == sorted(f"RACE-{n}" for n in range(20))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from licensing.auth.models import User
@@ -47,6 +48,20 @@ def _domain_error(error: DomainError) -> ResponseReturnValue:
     get_session().rollback()
     extra = {"fields": error.errors} if isinstance(error, ValidationFailed) and error.errors else {}
     return error_response(error.status, error.code, error.message, **extra)
+
+
+@api_bp.errorhandler(IntegrityError)
+def _race(_error: IntegrityError) -> ResponseReturnValue:
+    # Two requests stored the same thing at the same instant (a police system retrying
+    # while its first attempt was still running): this one stored nothing, and a retry
+    # now finds what the other stored.
+    get_session().rollback()
+    return error_response(
+        409,
+        "conflict",
+        "Another request stored the same record at the same moment; nothing from this "
+        "request was stored. Retry: it is safe.",
+    )
 
 
 @api_bp.errorhandler(HTTPException)

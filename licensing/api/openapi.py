@@ -433,6 +433,10 @@ def _incident_paths() -> dict[str, Any]:
                     "401": _response("Unauthorised"),
                     "403": _response("Forbidden"),
                     "404": _response("NotFound"),
+                    "409": _error_response(
+                        "Another request stored the same record at the same moment; "
+                        "nothing was stored: retry"
+                    ),
                     "422": _response("Unprocessable"),
                 },
             },
