@@ -96,10 +96,18 @@ def _register_error_pages(app: Flask) -> None:
         (405, "Not allowed"),
     ):
 
-        def handler(_error: Exception, status: int = status, title: str = title) -> Any:
+        def handler(error: Exception, status: int = status, title: str = title) -> Any:
             if request.path.startswith("/api/"):
                 code = title.lower().replace(" ", "_")
-                return jsonify(error=code, message=title), status
-            return render_template("error.html", status=status, message=title), status
+                response = jsonify(error=code, message=title)
+            else:
+                response = app.make_response(
+                    render_template("error.html", status=status, message=title)
+                )
+            allowed = getattr(error, "valid_methods", None)
+            if status == 405 and allowed:  # HTTP requires a 405 to say what is allowed
+                response.headers["Allow"] = ", ".join(sorted(allowed))
+            response.status_code = status
+            return response
 
         app.register_error_handler(status, handler)

@@ -175,6 +175,13 @@ def test_a_method_the_api_does_not_have_answers_a_json_405(call, world):
         assert_json_error(call(method, path, world["officer"]), 405)
 
 
+def test_a_405_says_which_methods_are_allowed(call, world):
+    response = call("DELETE", "/api/v1/premises", world["officer"])
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    incidents = call("GET", "/api/v1/incidents", world["officer"])
+    assert "POST" in incidents.headers["Allow"].split(", ")
+
+
 def test_pages_outside_the_api_keep_their_html_errors(client, world):
     sign_in(client, world["officer"])
     response = client.get("/no-such-page")
