@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -17,6 +18,21 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_rejected_path(file_name: str) -> Path:
+    """Where a command keeps a rejected-rows file when not told: instance/rejected/."""
+    from flask import current_app
+
+    return Path(current_app.instance_path) / "rejected" / file_name
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold personal data)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def _fail(error: DomainError) -> NoReturn:
@@ -179,9 +195,13 @@ def premises_import(file: Path, authority_code: str, rejected_out: Path | None) 
         click.echo(f"  line {line}: {reason}", err=True)
     if result.rejected:
         run = session.get(RegisterImportRun, result.run_id)
-        target = rejected_out or Path(f"register-import-{result.run_id}-rejected.csv")
+        # Rejected rows can hold personal data: by default they go under instance/ (not
+        # the current directory), readable by this user only.
+        target = rejected_out or default_rejected_path(
+            f"register-import-{result.run_id}-rejected.csv"
+        )
         if run is not None:
-            target.write_text(rejections_csv(run), encoding="utf-8")
+            write_private(target, rejections_csv(run))
             click.echo(f"Rejected rows written to {target}", err=True)
 
 

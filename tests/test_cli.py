@@ -483,3 +483,23 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     again = script("authorities", "create", "MAN", "Manchester City Council")
     assert again.returncode == 1
     assert "Error: An authority with code MAN already exists" in again.stderr
+
+
+def test_rejected_rows_go_under_instance_readable_by_the_owner_only(
+    app: Flask, tmp_path: Path
+) -> None:
+    """They can hold personal data: never into the current directory by default."""
+    import os
+    import stat
+
+    app.instance_path = str(tmp_path / "instance")
+    run(app, "authorities", "create", "MAN", "Manchester City Council")
+    register = tmp_path / "register.csv"
+    register.write_bytes(b"CASEREFERENCE,PREMISESNAME\r\n,Nameless Bar\r\n")
+    result = run(app, "premises", "import", str(register), "--authority", "MAN")
+    assert result.exit_code == 0, result.output
+    [written] = (tmp_path / "instance" / "rejected").iterdir()
+    assert written.name.endswith("-rejected.csv")
+    assert f"Rejected rows written to {written}" in result.stderr
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o600
+    assert "Nameless Bar" in written.read_text(encoding="utf-8")

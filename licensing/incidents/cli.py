@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from licensing.cli import default_rejected_path, write_private
 from licensing.db import get_session
 from licensing.errors import DomainError
 
@@ -61,9 +62,13 @@ def incidents_import(file: Path, fmt: str, radius_m: float, rejected_out: Path |
         click.echo(f"recommendations raised {len(raised)}")
     if result.rejected:
         run = session.get(IncidentImportRun, result.run_id)
-        target = rejected_out or Path(f"incident-import-{result.run_id}-rejected.csv")
+        # Rejected rows can hold personal data: by default they go under instance/ (not
+        # the current directory), readable by this user only.
+        target = rejected_out or default_rejected_path(
+            f"incident-import-{result.run_id}-rejected.csv"
+        )
         if run is not None:
-            target.write_text(rejections_csv(run), encoding="utf-8")
+            write_private(target, rejections_csv(run))
             click.echo(f"Rejected rows written to {target}", err=True)
 
 
