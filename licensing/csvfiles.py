@@ -11,6 +11,9 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from flask import Response
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # ASCII digits only, matched against the whole cell: "$" would also match before a
@@ -84,6 +87,30 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return out.getvalue()
+
+
+class RejectedRow(Protocol):
+    """What an import keeps of a row it could not take."""
+
+    line_number: int
+    reason: str
+    raw: str
+
+
+def rejections_csv(rejections: Iterable[RejectedRow]) -> str:
+    """Rejected rows as CSV: line number, reason, and the row as it was read."""
+    return write_csv(
+        ["line_number", "reason", "row"], ([r.line_number, r.reason, r.raw] for r in rejections)
+    )
+
+
+def csv_download(text: str, file_name: str) -> Response:
+    """A CSV file for the browser to save, never to display."""
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
+    )
 
 
 def join_row(values: Sequence[str]) -> str:

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import append_event
 from licensing.auth.models import User
-from licensing.csvfiles import decode_text, join_row, read_rows, write_csv
+from licensing.csvfiles import decode_text, join_row, read_rows
+from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
 from licensing.incidents.linking import PremisesGrid
 from licensing.incidents.models import (
@@ -551,7 +552,5 @@ def import_incidents(
 
 
 def rejections_csv(run: IncidentImportRun) -> str:
-    """The run's rejected rows as CSV: line number, reason, the row as read."""
-    return write_csv(
-        ["line_number", "reason", "row"], ([r.line_number, r.reason, r.raw] for r in run.rejections)
-    )
+    """The run's rejected rows as CSV (see licensing.csvfiles.rejections_csv)."""
+    return rejected_rows_csv(run.rejections)

@@ -190,6 +190,19 @@ def premises_for_hints(session: Session, hints: dict[str, str]) -> tuple[Premise
     return None
 
 
+def premises_for_council_report(
+    session: Session, user: User, licence_number: str
+) -> Premises | None:
+    """The premises of the council user's own authority with this licence number: a
+    council logs ASB reports against any of its premises, whatever their state."""
+    return session.scalar(
+        select(Premises).where(
+            Premises.authority_id == user.authority_id,
+            Premises.licence_number == licence_number.strip(),
+        )
+    )
+
+
 def premises_near(
     session: Session, lat: float, lon: float, radius_m: float
 ) -> list[tuple[Premises, float]]:

@@ -8,7 +8,6 @@ from typing import cast
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -24,6 +23,7 @@ from wtforms import Field
 
 from licensing.auth.models import Role, User
 from licensing.auth.permissions import can_see_premises, roles_required
+from licensing.csvfiles import csv_download
 from licensing.db import get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
 from licensing.incidents import recommendations, services
@@ -242,11 +242,8 @@ def council_asb_report() -> ResponseReturnValue:
     user = _user()
     status = 200
     if form.validate_on_submit():
-        premises = session.scalar(
-            select(Premises).where(
-                Premises.authority_id == user.authority_id,
-                Premises.licence_number == (form.licence_number.data or "").strip(),
-            )
+        premises = services.premises_for_council_report(
+            session, user, form.licence_number.data or ""
         )
         if premises is None:
             form.licence_number.errors = ["Your authority has no premises with that licence number"]
@@ -336,13 +333,7 @@ def import_run(run_id: int) -> ResponseReturnValue:
 def import_rejections(run_id: int) -> ResponseReturnValue:
     """Download the run's rejected rows as CSV."""
     run = _run_or_404(run_id)
-    return Response(
-        rejections_csv(run),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="incident-import-{run.id}-rejected.csv"'
-        },
-    )
+    return csv_download(rejections_csv(run), f"incident-import-{run.id}-rejected.csv")
 
 
 @incidents_bp.route("/incidents/suggestions", methods=["GET", "POST"])

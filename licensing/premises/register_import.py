@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import append_event
 from licensing.auth.models import User
-from licensing.csvfiles import CsvRow, decode_text, join_row, read_rows, write_csv
+from licensing.csvfiles import CsvRow, decode_text, join_row, read_rows
+from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
 from licensing.premises.models import (
     LicenceStatus,
@@ -330,8 +331,5 @@ class _Import:
 
 
 def rejections_csv(run: RegisterImportRun) -> str:
-    """The run's rejected rows as CSV: line number, reason, and the row as it was read."""
-    return write_csv(
-        ["line_number", "reason", "row"],
-        ([r.line_number, r.reason, r.raw] for r in run.rejections),
-    )
+    """The run's rejected rows as CSV (see licensing.csvfiles.rejections_csv)."""
+    return rejected_rows_csv(run.rejections)

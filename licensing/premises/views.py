@@ -11,7 +11,6 @@ from typing import Any, cast
 
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -25,6 +24,7 @@ from sqlalchemy import select
 
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import roles_required
+from licensing.csvfiles import csv_download
 from licensing.db import get_session
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -414,10 +414,4 @@ def import_run(run_id: int) -> ResponseReturnValue:
 def import_rejections(run_id: int) -> ResponseReturnValue:
     """Download the rejected rows of an import as CSV, each with its line and reason."""
     run = _run_or_404(run_id)
-    return Response(
-        rejections_csv(run),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="register-import-{run.id}-rejected.csv"'
-        },
-    )
+    return csv_download(rejections_csv(run), f"register-import-{run.id}-rejected.csv")

@@ -269,6 +269,22 @@ def _instant(params: dict[str, Any], name: str) -> datetime | None:
         ) from None
 
 
+# Clocks differ a little between a police system and this server: allow that much.
+CLOCK_SLACK = timedelta(minutes=5)
+
+
+def _not_in_future(value: date | datetime, name: str, what: str) -> None:
+    """Refuse a date after today in England, or an instant after now."""
+    late = (
+        value > datetime.now(UTC) + CLOCK_SLACK
+        if isinstance(value, datetime)
+        else value > london_today()
+    )
+    if late:
+        message = f"{what} cannot be in the future"
+        raise ValidationFailed(message, {name: message})
+
+
 def _require(value: Any, name: str, message: str) -> Any:
     if value is None:
         raise ValidationFailed(message, {name: message})
@@ -277,7 +293,6 @@ def _require(value: Any, name: str, message: str) -> Any:
 
 def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
     """Check and convert an event's parameters; raise ValidationFailed naming the field."""
-    today = london_today()
     out: dict[str, Any] = {}
     if event == "warn":
         out["override_reason"] = _text(params, "override_reason")
@@ -287,11 +302,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "application_date",
             "Enter the date the review application was made",
         )
-        if applied > today:
-            raise ValidationFailed(
-                "The application date cannot be in the future",
-                {"application_date": "The application date cannot be in the future"},
-            )
+        _not_in_future(applied, "application_date", "The application date")
         out["application_date"] = applied
     elif event == "apply_for_summary_review":
         received = _require(
@@ -299,11 +310,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "received_at",
             "Enter when the licensing authority received the application",
         )
-        if received > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValidationFailed(
-                "The time of receipt cannot be in the future",
-                {"received_at": "The time of receipt cannot be in the future"},
-            )
+        _not_in_future(received, "received_at", "The time of receipt")
         out["received_at"] = received
         out["certificate_reference"] = _require(
             _text(params, "certificate_reference"),
@@ -318,26 +325,16 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
                 "Give the corrected application date or time of receipt",
                 {"application_date": "Give the corrected date"},
             )
-        if applied is not None and applied > today:
-            raise ValidationFailed(
-                "The application date cannot be in the future",
-                {"application_date": "The application date cannot be in the future"},
-            )
-        if received is not None and received > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValidationFailed(
-                "The time of receipt cannot be in the future",
-                {"received_at": "The time of receipt cannot be in the future"},
-            )
+        if applied is not None:
+            _not_in_future(applied, "application_date", "The application date")
+        if received is not None:
+            _not_in_future(received, "received_at", "The time of receipt")
         out.update(application_date=applied, received_at=received)
     elif event == "record_hearing":
         heard = _require(
             _date(params, "hearing_date"), "hearing_date", "Enter the date of the hearing"
         )
-        if heard > today:
-            raise ValidationFailed(
-                "The hearing date cannot be in the future",
-                {"hearing_date": "The hearing date cannot be in the future"},
-            )
+        _not_in_future(heard, "hearing_date", "The hearing date")
         out["hearing_date"] = heard
     elif event == "record_interim_steps":
         decided = _require(
@@ -345,11 +342,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
             "decided_at",
             "Enter when the interim steps were decided",
         )
-        if decided > datetime.now(UTC) + timedelta(minutes=5):
-            raise ValidationFailed(
-                "The decision time cannot be in the future",
-                {"decided_at": "The decision time cannot be in the future"},
-            )
+        _not_in_future(decided, "decided_at", "The decision time")
         out["decided_at"] = decided
         out["interim_steps"] = _require(
             _text(params, "interim_steps"),
@@ -360,11 +353,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
         notified = _require(
             _date(params, "notified_on"), "notified_on", "Enter the date the decision was notified"
         )
-        if notified > today:
-            raise ValidationFailed(
-                "The notification date cannot be in the future",
-                {"notified_on": "The notification date cannot be in the future"},
-            )
+        _not_in_future(notified, "notified_on", "The notification date")
         out["notified_on"] = notified
     elif event == "record_appeal":
         stage = _require(_text(params, "appeal_stage"), "appeal_stage", "Choose what happened")
@@ -374,11 +363,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
                 {"appeal_stage": "Choose what happened"},
             )
         on = _require(_date(params, "appeal_date"), "appeal_date", "Enter the date")
-        if on > today:
-            raise ValidationFailed(
-                "The date cannot be in the future",
-                {"appeal_date": "The date cannot be in the future"},
-            )
+        _not_in_future(on, "appeal_date", "The date")
         out.update(appeal_stage=stage, appeal_date=on)
     elif event == "record_determination":
         outcome = _require(_text(params, "outcome"), "outcome", "Choose the outcome")
@@ -389,11 +374,7 @@ def parse_parameters(event: str, params: dict[str, Any]) -> dict[str, Any]:
         decided = _require(
             _date(params, "decision_date"), "decision_date", "Enter the date of the decision"
         )
-        if decided > today:
-            raise ValidationFailed(
-                "The decision date cannot be in the future",
-                {"decision_date": "The decision date cannot be in the future"},
-            )
+        _not_in_future(decided, "decision_date", "The decision date")
         out.update(outcome=outcome, decision_date=decided)
         if outcome == "suspend":
             until = _require(
