@@ -54,6 +54,10 @@ class Config:
     OUTBOX_LEASE_SECONDS = 600
     # The morning digest goes at this hour, London time.
     ALERT_DIGEST_HOUR = 7
+    # Attachments and rendered bundles, stored under their SHA-256, outside the web root.
+    EVIDENCE_DIR = str(INSTANCE_DIR / "evidence")
+    # Uploads of documents and photos larger than this are refused.
+    ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:
@@ -74,6 +78,8 @@ class Config:
             "OUTBOX_MAX_ATTEMPTS",
             "OUTBOX_LEASE_SECONDS",
             "ALERT_DIGEST_HOUR",
+            "EVIDENCE_DIR",
+            "ATTACHMENT_MAX_BYTES",
         ):
             value = os.environ.get(name)
             if value:

@@ -55,6 +55,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing.api import api_bp
     from licensing.auth import views as auth_views
     from licensing.deadlines.views import deadlines_bp
+    from licensing.evidence.attachment_views import attachments_bp
+    from licensing.evidence.views import evidence_bp
     from licensing.health import health_bp
     from licensing.incidents.views import incidents_bp
     from licensing.notifications.views import notifications_bp
@@ -68,6 +70,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(incidents_bp)
     app.register_blueprint(deadlines_bp)
     app.register_blueprint(visits_bp)
+    app.register_blueprint(evidence_bp)
+    app.register_blueprint(attachments_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)

@@ -60,6 +60,7 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     from licensing.demo import demo_group
+    from licensing.evidence.cli import bundles_group
     from licensing.incidents.cli import incidents_group
     from licensing.notifications.cli import scheduler_group
 
@@ -72,6 +73,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_group)
     app.cli.add_command(incidents_group)
     app.cli.add_command(scheduler_group)
+    app.cli.add_command(bundles_group)
 
 
 @click.group("db")

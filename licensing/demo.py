@@ -63,6 +63,9 @@ NAMES = [
 ]
 STREETS = ["Bold Street", "Seel Street", "Lord Street", "Dale Street", "Wood Street"]
 POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+# Fictional witnesses and victims for the demo incidents.
+FIRST_NAMES = ["Alex", "Sam", "Jordan", "Casey", "Robin", "Morgan", "Jamie", "Taylor"]
+SURNAMES = ["Ashworth", "Brennan", "Catterall", "Dunmore", "Eccleston", "Fairclough"]
 KINDS = ["", " Bar", " Club", " Inn", " Express"]
 ACTIVITIES = [
     "Supply of alcohol; Recorded Music",
@@ -169,6 +172,19 @@ def _incidents(
         }
         if n < confirmed:
             data.update(licence_number=premises.licence_number, authority=premises.authority.code)
+        if n == 0:
+            # Fictional people (Ofcom drama numbers) so bundles show their redaction.
+            data["personal_data"] = {
+                "people": [
+                    {
+                        "role": "witness",
+                        "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+                        "phone": f"07700 900{i:03d}",
+                        "email": f"witness{i}@example.org",
+                    },
+                    {"role": "victim", "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"},
+                ]
+            }
         elif premises.latitude is not None and premises.longitude is not None:
             data.update(latitude=premises.latitude + 0.0001, longitude=premises.longitude)
         record_incident(session, officer, data)
@@ -179,6 +195,26 @@ def _event(
     session: Session, premises: Premises, actor: User, event: str, reason: str, **params: object
 ) -> None:
     services.apply_event(session, premises, actor, event, premises.version, reason, params)
+
+
+def _bundle(
+    session: Session, premises: Premises, officer: User, sergeant: User, review_kind: str
+) -> None:
+    from licensing.evidence import services as bundles
+
+    draft = bundles.create_bundle(
+        session,
+        officer,
+        premises,
+        review_kind=review_kind,
+        statement=(
+            f"This bundle supports a police application for a review of the premises "
+            f"licence of {premises.name}. It sets out, in date order, the incidents linked "
+            "to the premises and the steps the licensing team took."
+        ),
+    )
+    bundles.issue_bundle(session, sergeant, draft, draft.lock_version)
+    bundles.share_bundle(session, sergeant, draft)
 
 
 def _walk(
@@ -206,6 +242,9 @@ def _walk(
             "Action plan completed; no incidents for 12 weeks",
         )
         return  # monitored again, with history
+    # A review application rests on an issued evidence bundle; those under review or
+    # decided are shared with the licensing authority.
+    _bundle(session, premises, officer, sergeant, "summary" if path == 5 else "standard")
     if path == 5:
         _event(
             session,

@@ -4,6 +4,15 @@ from licensing.audit.models import AuditEvent, AuditPersonalValue
 from licensing.auth.models import ApiToken, User
 from licensing.db import Base
 from licensing.deadlines.models import Deadline
+from licensing.evidence.models import (
+    Attachment,
+    Bundle,
+    BundleAccess,
+    BundleBlocker,
+    BundleComment,
+    BundleItem,
+    BundleRedaction,
+)
 from licensing.incidents.models import (
     Incident,
     IncidentImportRejection,
@@ -30,6 +39,13 @@ __all__ = [
     "AuditPersonalValue",
     "Base",
     "Deadline",
+    "Attachment",
+    "Bundle",
+    "BundleAccess",
+    "BundleBlocker",
+    "BundleComment",
+    "BundleItem",
+    "BundleRedaction",
     "Incident",
     "IncidentImportRejection",
     "IncidentImportRun",

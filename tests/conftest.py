@@ -131,7 +131,13 @@ class IsolatedClient(FlaskClient):
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app on this test's database."""
-    application = create_app({"ENV_NAME": "testing", "DATABASE_URL": database_url})
+    application = create_app(
+        {
+            "ENV_NAME": "testing",
+            "DATABASE_URL": database_url,
+            "EVIDENCE_DIR": str(tmp_path / "evidence"),
+        }
+    )
     application.test_client_class = IsolatedClient
     yield application
     application.extensions["db_engine"].dispose()
@@ -268,10 +274,28 @@ def move(
     reason: str = "Because",
     **params: Any,
 ) -> Premises:
-    """Take a workflow event through the service, with the premises' current version."""
+    """Take a workflow event through the service, with the premises' current version.
+
+    A review application needs an issued evidence bundle: when there is none, the actor
+    (a supervisor, the only role that may apply) builds and issues one first, through
+    the bundle services, as they would on the premises page."""
+    if event in ("apply_for_review", "apply_for_summary_review"):
+        ensure_issued_bundle(session, premises, actor)
     return services.apply_event(
         session, premises, actor, event, premises.version, reason, params
     ).premises
+
+
+def ensure_issued_bundle(session: Session, premises: Premises, supervisor: User) -> Any:
+    """The premises' latest issued bundle; built and issued by `supervisor` if there is
+    none (a non-supervisor gets the service's refusal, as in real use)."""
+    from licensing.evidence import services as bundles
+
+    existing = bundles.latest_issued_bundle(session, premises.id)
+    if existing is not None or supervisor.role != "supervisor":
+        return existing
+    bundle = bundles.create_bundle(session, supervisor, premises)
+    return bundles.issue_bundle(session, supervisor, bundle, bundle.lock_version)
 
 
 CSRF_RE = re.compile(

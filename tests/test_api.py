@@ -14,7 +14,7 @@ from licensing.auth.models import ApiToken, User
 from licensing.auth.services import create_token
 from licensing.db import utcnow
 from licensing.premises.models import Premises
-from tests.conftest import move, sign_in
+from tests.conftest import ensure_issued_bundle, move, sign_in
 
 PAST = "2024-03-01"
 LATER = "2024-03-20"
@@ -550,8 +550,9 @@ def test_an_officer_warns_a_premises(call, world):
     assert history[0]["reason"] == "Two assaults"
 
 
-def test_a_supervisor_takes_a_premises_through_review_to_action_and_back(call, world):
+def test_a_supervisor_takes_a_premises_through_review_to_action_and_back(call, world, session):
     sup, pid = world["supervisor"], world["premises"].id
+    ensure_issued_bundle(session, world["premises"], sup)  # a review rests on one
     steps = [
         ({"event": "warn"}, "warned"),
         ({"event": "apply_for_review", "application_date": PAST}, "review"),
@@ -584,8 +585,10 @@ def test_a_supervisor_takes_a_premises_through_review_to_action_and_back(call, w
             version + 1,
         )
     history = call("GET", f"/api/v1/premises/{pid}/history", sup).get_json()["items"]
+    # The bundle the review relied on was issued before the steps began.
     assert [e["event"] for e in history] == [b["event"] for b, _ in reversed(steps)] + [
-        "premises_registered"
+        "bundle_issued",
+        "premises_registered",
     ]
     determination = next(e for e in history if e["event"] == "record_determination")
     assert determination["payload"]["outcome"] == "suspend"

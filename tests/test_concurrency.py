@@ -21,6 +21,7 @@ from licensing.auth.models import User
 from licensing.errors import Conflict
 from licensing.premises import services, workflow
 from licensing.premises.models import Premises, ReviewApplication
+from tests.conftest import ensure_issued_bundle
 
 ROUNDS = 4
 JOIN_TIMEOUT = 60  # seconds; only reached if a thread hangs (then the test fails)
@@ -140,6 +141,7 @@ def test_different_events_at_once_leave_no_half_done_loser(app, session, contend
     winners = set()
     for _round in range(ROUNDS):
         premises = make_premises(contenders["authority"], officer)
+        ensure_issued_bundle(session, premises, supervisor)  # a review rests on one
         start_version, start_events = premises.version, chain_length(session, premises.id)
         session.commit()
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from licensing.audit.models import AuditEvent
 from licensing.premises.models import Premises
-from tests.conftest import PASSWORD, csrf_from, move, sign_in
+from tests.conftest import PASSWORD, csrf_from, ensure_issued_bundle, move, sign_in
 
 LGA_HEADER = (
     "EXTRACTDATE,ORGANISATIONURI,ORGANISATIONLABEL,CASEREFERENCE,CASEDATE,SERVICETYPEURI,"
@@ -450,6 +450,7 @@ def test_supervisor_applies_for_review_with_a_date(
 ) -> None:
     premises = world["premises"]
     move(session, premises, world["supervisor"], "warn")
+    ensure_issued_bundle(session, premises, world["supervisor"])
     sign_in(client, world["supervisor"])
     data = event_form(client, premises, "apply_for_review", reason="Repeated disorder")
     data["apply_for_review-application_date"] = ["6", "1", "2025"]

@@ -70,4 +70,4 @@ def _http_error(error: HTTPException) -> ResponseReturnValue:
     return error_response(error.code or 500, code, error.description or error.name)
 
 
-from licensing.api import deadlines, incidents, views  # noqa: E402,F401  (registers the routes)
+from licensing.api import bundles, deadlines, incidents, views  # noqa: E402,F401  (registers the routes)

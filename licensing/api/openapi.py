@@ -519,6 +519,208 @@ def _deadline_paths() -> dict[str, Any]:
     }
 
 
+def _bundle_schemas() -> dict[str, Any]:
+    from licensing.evidence.models import BUNDLE_STATUSES, ITEM_KINDS, REVIEW_KINDS
+
+    moment = _nullable("string", format="date-time")
+    bundle = {
+        "id": {"type": "integer"},
+        "premises_id": {"type": "integer"},
+        "reference": {"type": "string"},
+        "version": {"type": "integer", "minimum": 1},
+        "status": {"type": "string", "enum": list(BUNDLE_STATUSES)},
+        "review_kind": {"type": "string", "enum": list(REVIEW_KINDS)},
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "page_count": {"type": "integer"},
+        "built_at": {"type": "string", "format": "date-time"},
+        "issued_at": moment,
+        "shared_at": moment,
+        "acknowledged_at": moment,
+        "shared_pdf_sha256": {"type": "string"},
+        "shared_zip_sha256": {"type": "string"},
+        "audit_head_hash": {
+            "type": "string",
+            "description": "The premises' audit-chain head when the bundle was built",
+        },
+        "lock_version": {
+            "type": "integer",
+            "description": "Changes with every rebuild; send it to issue only what you saw",
+        },
+    }
+    with_index = dict(bundle)
+    with_index["index"] = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"title": {"type": "string"}, "page": {"type": "integer"}},
+            "required": ["title", "page"],
+            "additionalProperties": False,
+        },
+    }
+    shared = dict(bundle)
+    shared["emailed"] = {"type": "integer", "description": "Council users emailed now"}
+    return {
+        "Bundle": {
+            "type": "object",
+            "properties": bundle,
+            "required": list(bundle),
+            "additionalProperties": False,
+        },
+        "BundleWithIndex": {
+            "type": "object",
+            "properties": with_index,
+            "required": list(with_index),
+            "additionalProperties": False,
+        },
+        "BundleShared": {
+            "type": "object",
+            "properties": shared,
+            "required": list(shared),
+            "additionalProperties": False,
+        },
+        "NewBundle": {
+            "type": "object",
+            "properties": {
+                "from": {"type": "string", "format": "date", "description": "Default: a year ago"},
+                "to": {"type": "string", "format": "date", "description": "Default: today"},
+                "review_kind": {"type": "string", "enum": list(REVIEW_KINDS)},
+                "statement": {"type": "string"},
+                "exclude": {
+                    "type": "array",
+                    "description": "Items to leave out, each with the reason (it goes on the "
+                    "police-only schedule of unused material)",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"type": "string", "enum": list(ITEM_KINDS)},
+                            "id": {"type": "integer"},
+                            "reason": {"type": "string", "minLength": 1},
+                        },
+                        "required": ["kind", "id", "reason"],
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+        "LockVersion": {
+            "type": "object",
+            "properties": {"lock_version": {"type": "integer"}},
+            "additionalProperties": False,
+        },
+    }
+
+
+def _bundle_paths() -> dict[str, Any]:
+    bundle_id = {
+        "name": "bundle_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    copy = {
+        "name": "copy",
+        "in": "query",
+        "required": False,
+        "description": "shared (default; personal data redacted) or police (police only)",
+        "schema": {"type": "string", "enum": ["shared", "police"]},
+    }
+
+    def download(operation: str, summary: str, media: str) -> dict[str, Any]:
+        return {
+            "parameters": [bundle_id, copy],
+            "get": {
+                "operationId": operation,
+                "summary": summary,
+                "security": BEARER,
+                "responses": {
+                    "200": {
+                        "description": summary,
+                        "content": {media: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        }
+
+    def action(operation: str, summary: str, schema: str) -> dict[str, Any]:
+        return {
+            "parameters": [bundle_id],
+            "post": {
+                "operationId": operation,
+                "summary": summary,
+                "security": BEARER,
+                "requestBody": {
+                    "required": False,
+                    "content": {JSON: {"schema": _ref("LockVersion")}},
+                },
+                "responses": {
+                    "200": _ok("The bundle", schema),
+                    "401": _response("Unauthorised"),
+                    "403": _response("Forbidden"),
+                    "404": _response("NotFound"),
+                    "409": _response("Conflict"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        }
+
+    return {
+        "/api/v1/premises/{premises_id}/bundles": {
+            "parameters": [_param("PremisesId")],
+            "post": {
+                "operationId": "buildBundle",
+                "summary": "Build a draft evidence bundle for the premises (police)",
+                "security": BEARER,
+                "requestBody": {
+                    "required": False,
+                    "content": {JSON: {"schema": _ref("NewBundle")}},
+                },
+                "responses": {
+                    "201": _ok("The draft bundle", "Bundle"),
+                    "401": _response("Unauthorised"),
+                    "403": _response("Forbidden"),
+                    "404": _response("NotFound"),
+                    "422": _response("Unprocessable"),
+                },
+            },
+        },
+        "/api/v1/bundles/{bundle_id}": {
+            "parameters": [bundle_id],
+            "get": {
+                "operationId": "getBundle",
+                "summary": "A bundle's facts, hashes and index (council: only bundles shared "
+                "with their authority)",
+                "security": BEARER,
+                "responses": {
+                    "200": _ok("The bundle", "BundleWithIndex"),
+                    "401": _response("Unauthorised"),
+                    "404": _response("NotFound"),
+                },
+            },
+        },
+        "/api/v1/bundles/{bundle_id}/pdf": download(
+            "getBundlePdf", "The bundle as one PDF", "application/pdf"
+        ),
+        "/api/v1/bundles/{bundle_id}/zip": download(
+            "getBundleZip",
+            "The bundle ZIP: the PDF, the attachments and manifest.json",
+            "application/zip",
+        ),
+        "/api/v1/bundles/{bundle_id}/issue": action(
+            "issueBundle", "Issue a draft: it never changes again (supervisor)", "Bundle"
+        ),
+        "/api/v1/bundles/{bundle_id}/share": action(
+            "shareBundle",
+            "Share an issued bundle with the premises' licensing authority (supervisor)",
+            "BundleShared",
+        ),
+    }
+
+
 def _parameters() -> dict[str, Any]:
     return {
         "PremisesId": {
@@ -698,7 +900,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": BEARER,
-        "paths": _paths() | _incident_paths() | _deadline_paths(),
+        "paths": _paths() | _incident_paths() | _deadline_paths() | _bundle_paths(),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
@@ -708,7 +910,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "parameters": _parameters(),
-            "schemas": _schemas() | _incident_schemas() | _deadline_schemas(),
+            "schemas": _schemas() | _incident_schemas() | _deadline_schemas() | _bundle_schemas(),
             "responses": {
                 "BadRequest": _error_response(
                     "A query parameter is invalid (cursor, limit, state)"

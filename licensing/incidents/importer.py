@@ -10,13 +10,23 @@ re-issue of the month, adds nothing.
 from __future__ import annotations
 
 import calendar
+import csv
 import hashlib
+import io
+import queue
 import re
+import sqlite3
+import sys
+import threading
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import append_event
 from licensing.auth.models import User
-from licensing.csvfiles import decode_text, join_row, read_rows
+from licensing.csvfiles import decode_text, join_row
 from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
 from licensing.incidents.linking import PremisesGrid
@@ -68,7 +78,15 @@ GENERIC_COLUMNS = (
 )
 FORMATS = ("police-uk", "generic")
 DEFAULT_RADIUS_M = 50.0
-BATCH = 2000
+BATCH = 2000  # PostgreSQL: rows per batch
+# SQLite: variables per multi-row INSERT (the limit of builds before 3.32, when the default
+# rose), and whole incident statements per batch handed to the writer.
+_SQLITE_MAX_VARIABLES = 32_766
+_STATEMENTS_PER_BATCH = 3
+# While a writer thread runs: how long a thread waiting for the GIL waits before asking.
+_IMPORT_SWITCH_INTERVAL_S = 0.0005
+# SQLite page cache during an import, in KiB (the default is 2 MiB): used only as needed.
+_SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _POLICE_UK_CATEGORY_SET = frozenset(POLICE_UK_CATEGORIES)
@@ -131,70 +149,143 @@ def _coordinates(lat_text: str, lon_text: str) -> tuple[float | None, float | No
     return lat, lon
 
 
-@lru_cache(maxsize=65536)
-def _police_uk_point(lat_text: str, lon_text: str) -> tuple[float | None, float | None]:
-    # data.police.uk positions are shared snap points: parse each distinct one once.
-    return _coordinates(lat_text, lon_text)
+class _PoliceUkParser:
+    """data.police.uk rows as rows of the incidents table.
+
+    A street-level file repeats a few months, crime types and forces, and many rows share
+    a snap point, so each distinct raw value is checked and converted once per parser
+    (the importer keeps one per file) rather than once per row. The importer's parser
+    also puts the month's middle in its stored form, finds the premises near each
+    distinct point once (`near`), and ends each row with the run's columns (`tail`).
+    """
+
+    def __init__(
+        self,
+        occurrences: Counter[str] | None = None,
+        time: Callable[[datetime], Any] | None = None,
+        near: Callable[[float, float], list[tuple[int, float]]] | None = None,
+        tail: tuple[Any, Any, Any, Any] = (None, None, None, None),
+    ) -> None:
+        self.occurrences: Counter[str] = Counter() if occurrences is None else occurrences
+        self._time = time
+        self._near = near
+        self._authority_id, self._run_id, self._created_by_id, self._created_at = tail
+        self._types: dict[str, str] = {}
+        self._months: dict[str, tuple[str, Any]] = {}
+        self._points: dict[tuple[str, str], _Point] = {}
+        self._forces: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def parse(
+        self, values: list[str], incident_id: int = 0
+    ) -> tuple[tuple[Any, ...], list[tuple[int, float]]]:
+        """The row in INSERT_COLUMNS order (with `incident_id`), and the premises near its
+        point (empty without `near`); raise RowRejected with the reason. The checks run
+        in this order: field count, crime type, month, coordinates, Crime ID."""
+        if len(values) != 12:  # len(POLICE_UK_COLUMNS)
+            raise RowRejected(
+                f"the row has {len(values)} fields; expected {len(POLICE_UK_COLUMNS)}"
+            )
+        (
+            crime_id,
+            month_text,
+            reported_text,
+            falls_text,
+            lon_raw,
+            lat_raw,
+            location,
+            lsoa_code,
+            lsoa_name,
+            type_text,
+            outcome,
+            context,
+        ) = values
+        crime_type = self._types.get(type_text)
+        if crime_type is None:
+            crime_type = type_text.strip()
+            if crime_type not in _POLICE_UK_CATEGORY_SET:
+                raise RowRejected(f"Crime type {crime_type!r} is not a data.police.uk crime type")
+            self._types[type_text] = crime_type
+        known_month = self._months.get(month_text)
+        if known_month is None:
+            month = month_text.strip()
+            middle = month_middle(month)  # raises for a malformed month
+            known_month = (month, middle if self._time is None else self._time(middle))
+            self._months[month_text] = known_month
+        month, counted = known_month
+        point = self._points.get((lat_raw, lon_raw))
+        if point is None:
+            lat_text, lon_text = lat_raw.strip(), lon_raw.strip()
+            lat, lon = _coordinates(lat_text, lon_text)  # raises for a bad position
+            nearby = (
+                [] if lat is None or lon is None or self._near is None else self._near(lat, lon)
+            )
+            point = self._points[(lat_raw, lon_raw)] = (lat_text, lon_text, lat, lon, nearby)
+        lat_text, lon_text, lat, lon, nearby = point
+        force = self._forces.get((reported_text, falls_text))
+        if force is None:
+            reported_by, falls_within = reported_text.strip(), falls_text.strip()
+            force = (reported_by, falls_within, (reported_by or falls_within)[:100])
+            self._forces[(reported_text, falls_text)] = force
+        reported_by, falls_within, reporting_force = force
+        location, lsoa_code = location.strip(), lsoa_code.strip()
+        crime_id = crime_id.strip()
+        if crime_id:
+            source_ref = crime_id
+            if len(source_ref) > 128:
+                raise RowRejected("Crime ID is longer than 128 characters")
+        else:
+            # No Crime ID (ASB): identity is the content plus how many times it has been seen.
+            key = "\x1f".join(
+                (
+                    month,
+                    lon_text,
+                    lat_text,
+                    location,
+                    lsoa_code,
+                    crime_type,
+                    reported_by,
+                    falls_within,
+                )
+            )
+            seen = self.occurrences[key] + 1
+            self.occurrences[key] = seen
+            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+            source_ref = f"asb-{digest}-{seen}"
+        row = (
+            incident_id,
+            "police-uk",
+            source_ref,
+            None,
+            month,
+            counted,
+            crime_type,
+            "",
+            location[:300],
+            lat,
+            lon,
+            lsoa_code[:16],
+            lsoa_name.strip()[:100],
+            outcome.strip()[:200],
+            reporting_force,
+            context.strip(),
+            self._authority_id,
+            self._run_id,
+            self._created_by_id,
+            self._created_at,
+        )
+        return row, nearby
+
+
+# A parsed snap point: the stripped texts (part of an ASB row's identity), the numbers,
+# and the premises near it.
+_Point = tuple[str, str, float | None, float | None, list[tuple[int, float]]]
 
 
 def parse_police_uk(values: list[str], occurrences: Counter[str]) -> tuple[Any, ...]:
     """One data.police.uk row as an incident row (in ROW_FIELDS order); raise
-    RowRejected with the reason."""
-    if len(values) != len(POLICE_UK_COLUMNS):
-        raise RowRejected(f"the row has {len(values)} fields; expected {len(POLICE_UK_COLUMNS)}")
-    (
-        crime_id,
-        month,
-        reported_by,
-        falls_within,
-        lon_text,
-        lat_text,
-        location,
-        lsoa_code,
-        lsoa_name,
-        crime_type,
-        outcome,
-        context,
-    ) = values
-    crime_type = crime_type.strip()
-    if crime_type not in _POLICE_UK_CATEGORY_SET:
-        raise RowRejected(f"Crime type {crime_type!r} is not a data.police.uk crime type")
-    month = month.strip()
-    counted_at = month_middle(month)
-    lat_text, lon_text = lat_text.strip(), lon_text.strip()
-    lat, lon = _police_uk_point(lat_text, lon_text)
-    location, lsoa_code = location.strip(), lsoa_code.strip()
-    reported_by, falls_within = reported_by.strip(), falls_within.strip()
-    crime_id = crime_id.strip()
-    if crime_id:
-        source_ref = crime_id
-        if len(source_ref) > 128:
-            raise RowRejected("Crime ID is longer than 128 characters")
-    else:
-        # No Crime ID (ASB): identity is the content plus how many times it has been seen.
-        key = "\x1f".join(
-            (month, lon_text, lat_text, location, lsoa_code, crime_type, reported_by, falls_within)
-        )
-        occurrences[key] += 1
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-        source_ref = f"asb-{digest}-{occurrences[key]}"
-    return (
-        "police-uk",
-        source_ref,
-        None,
-        month,
-        counted_at,
-        crime_type,
-        "",
-        location[:300],
-        lat,
-        lon,
-        lsoa_code[:16],
-        lsoa_name.strip()[:100],
-        outcome.strip()[:200],
-        (reported_by or falls_within)[:100],
-        context.strip(),
-    )
+    RowRejected with the reason. `occurrences` counts identical ASB rows across calls."""
+    row, _nearby = _PoliceUkParser(occurrences).parse(values)
+    return row[1:16]
 
 
 def parse_generic(record: dict[str, str]) -> tuple[tuple[Any, ...], dict[str, str]]:
@@ -247,7 +338,7 @@ def parse_generic(record: dict[str, str]) -> tuple[tuple[Any, ...], dict[str, st
 
 
 # Columns written by the bulk path, in order. Ids are assigned here so incidents and their
-# links go in with plain executemany calls (no per-row RETURNING).
+# links go in with plain batch inserts (no per-row RETURNING).
 INSERT_COLUMNS = (
     "id",
     "source",
@@ -273,45 +364,100 @@ INSERT_COLUMNS = (
 LINK_COLUMNS = ("premises_id", "incident_id", "status", "method", "distance_m", "created_at")
 # What a parser produces, in this order: source … context.
 ROW_FIELDS = INSERT_COLUMNS[1:16]
-_REF, _OCCURRED, _COUNTED, _LAT, _LON = 1, 2, 4, 8, 9
+_ROW_REF, _ROW_LAT, _ROW_LON = 2, 9, 10  # in INSERT_COLUMNS rows
+_REF, _OCCURRED, _COUNTED, _LAT, _LON = 1, 2, 4, 8, 9  # in ROW_FIELDS rows
+_REJECTION_COLUMNS = ("run_id", "line_number", "reason", "raw")
 
 
 class _BulkWriter:
-    """Raw-driver writes for the import's hot path: id reservation, existence checks,
-    executemany inserts. Timestamps are adapted the way SQLAlchemy stores them."""
+    """Raw-driver writes for the import's hot path: id allocation, existence checks,
+    batch inserts. Timestamps are adapted the way SQLAlchemy stores them.
+
+    SQLite gets multi-row INSERT statements as large as its variable limit allows: SQLite
+    then runs a whole chunk of rows in one call, with the GIL released, instead of one
+    call per row that each has to win the GIL back (see _WriterThread). Batches are cut
+    so that incidents fill whole statements; link rows left over wait for the next batch,
+    and finish() writes whatever is left.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         connection = session.connection()
-        self.dialect = connection.dialect.name
+        self.sqlite = connection.dialect.name == "sqlite"
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
+        self.dbapi: Any = dbapi
         self.cursor = dbapi.cursor()
-        self.mark = "?" if self.dialect == "sqlite" else "%s"
+        self.mark = "?" if self.sqlite else "%s"
+        self._next_id: int | None = None
+        self._statements: dict[tuple[str, int], str] = {}
+        self._cache_size: int | None = None
+        self._incidents: list[tuple[Any, ...]] = []
+        self._links: list[tuple[Any, ...]] = []
+        if self.sqlite:
+            variables = min(
+                _SQLITE_MAX_VARIABLES, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            )
+            self._per_statement = {
+                "incidents": max(1, variables // len(INSERT_COLUMNS)),
+                "premises_incident_links": max(1, variables // len(LINK_COLUMNS)),
+            }
+            self.batch_rows = self._per_statement["incidents"] * _STATEMENTS_PER_BATCH
+        else:
+            self._per_statement = {}
+            self.batch_rows = BATCH
 
     def time(self, moment: datetime | None) -> Any:
         """A UTC datetime as this driver stores it in our naive-UTC columns."""
         if moment is None:
             return None
         naive = moment.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(" ", timespec="microseconds") if self.dialect == "sqlite" else naive
+        return naive.isoformat(" ", timespec="microseconds") if self.sqlite else naive
 
-    def reserve_ids(self, count: int) -> list[int]:
-        """`count` new incident ids. SQLite: the import holds the write lock (it has
-        already written its run row), so max(id) cannot move under it. PostgreSQL: the
+    def reserve_ids(self, count: int) -> Sequence[int]:
+        """`count` new incident ids, in order. SQLite: the import holds the write lock (it
+        has already written its run row), so nobody else can add incidents until it
+        commits: read the highest id once and count on from it in memory. PostgreSQL: the
         sequence hands them out."""
+        if self.sqlite:
+            if self._next_id is None:
+                self.cursor.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")
+                (highest,) = self.cursor.fetchone() or (0,)
+                self._next_id = int(highest) + 1
+            start = self._next_id
+            self._next_id += count
+            return range(start, start + count)
         if count == 0:
             return []
-        if self.dialect == "sqlite":
-            self.cursor.execute("SELECT COALESCE(MAX(id), 0) FROM incidents")
-            (highest,) = self.cursor.fetchone() or (0,)
-            start = int(highest) + 1
-            return list(range(start, start + count))
         self.cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('incidents', 'id')) FROM generate_series(1, %s)",
             (count,),
         )
         return [int(r[0]) for r in self.cursor.fetchall()]
+
+    def next_free_id(self) -> int:
+        """SQLite: the id the next new incident gets, for an import that numbers its rows
+        as it reads them (it holds the write lock, so nobody else takes ids meanwhile)."""
+        self.reserve_ids(0)  # reads the highest id on first use
+        assert self._next_id is not None
+        return self._next_id
+
+    def held_refs(self, source: str, limit: int) -> set[str] | None:
+        """Every source reference the table holds for `source` when there are fewer than
+        `limit` (one read then costs less than asking the index about every row);
+        otherwise None. SQLite only: under its write lock the set cannot go stale before
+        the import commits. PostgreSQL has no such lock, so each batch is checked."""
+        if not self.sqlite:
+            return None
+        self.cursor.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM incidents WHERE source = ? LIMIT ?)",
+            (source, limit),
+        )
+        (count,) = self.cursor.fetchone() or (0,)
+        if count >= limit:
+            return None
+        self.cursor.execute("SELECT source_ref FROM incidents WHERE source = ?", (source,))
+        return {ref for (ref,) in self.cursor.fetchall()}
 
     def existing_refs(self, source: str, refs: list[str]) -> set[str]:
         """Which of these source references are already held."""
@@ -326,19 +472,175 @@ class _BulkWriter:
             found.update(r[0] for r in self.cursor.fetchall())
         return found
 
+    def _statement(self, table: str, columns: tuple[str, ...], rows: int) -> str:
+        key = (table, rows)
+        sql = self._statements.get(key)
+        if sql is None:
+            values = "(" + ", ".join([self.mark] * len(columns)) + ")"
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([values] * rows)}"  # noqa: S608 - our names
+            # The same string object every time: the driver's statement cache hits cheaply.
+            self._statements[key] = sql
+        return sql
+
+    def _insert_whole(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> int:
+        """Insert as many rows as fill whole multi-row statements; how many that was."""
+        per = self._per_statement.get(table)
+        if per is None:  # PostgreSQL: one executemany (psycopg pipelines it)
+            if rows:
+                self.cursor.executemany(self._statement(table, columns, 1), rows)
+            return len(rows)
+        whole = len(rows) - len(rows) % per
+        if whole:
+            sql = self._statement(table, columns, per)
+            for start in range(0, whole, per):
+                self.cursor.execute(sql, list(chain.from_iterable(rows[start : start + per])))
+        return whole
+
     def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        """One executemany INSERT."""
-        if not rows:
+        """Insert every row: whole multi-row statements, then the rest with executemany (so
+        only two statements per table are ever prepared)."""
+        whole = self._insert_whole(table, columns, rows)
+        if whole < len(rows):
+            self.cursor.executemany(self._statement(table, columns, 1), rows[whole:])
+
+    def write_batch(self, incidents: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> None:
+        """Insert a batch of incident rows and their link rows, in whole statements; the
+        rest waits for the next batch or finish(). Links go in only after their incidents
+        (the foreign key is checked at once); both lists are in incident id order."""
+        self._incidents += incidents
+        self._links += links
+        done = self._insert_whole("incidents", INSERT_COLUMNS, self._incidents)
+        del self._incidents[:done]
+        ready = len(self._links)
+        if self._incidents:
+            ready = bisect_left(self._links, self._incidents[0][0], key=itemgetter(1))
+        done = self._insert_whole("premises_incident_links", LINK_COLUMNS, self._links[:ready])
+        del self._links[:done]
+
+    def finish(self) -> None:
+        """Insert what write_batch() left over."""
+        self.insert("incidents", INSERT_COLUMNS, self._incidents)
+        self.insert("premises_incident_links", LINK_COLUMNS, self._links)
+        self._incidents, self._links = [], []
+
+    def enlarge_cache(self) -> None:
+        """SQLite: a larger page cache for this import, so index pages written at random
+        (links by premises, ASB references) stay in memory rather than being spilled to
+        the WAL and read back. restore_cache() puts the setting back."""
+        if not self.sqlite:
             return
-        marks = ", ".join([self.mark] * len(columns))
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - our names
-        self.cursor.executemany(sql, rows)
+        self.cursor.execute("PRAGMA cache_size")
+        (self._cache_size,) = self.cursor.fetchone() or (None,)
+        self.cursor.execute(f"PRAGMA cache_size = -{_SQLITE_IMPORT_CACHE_KIB}")
+
+    def restore_cache(self) -> None:
+        """Put back the page-cache size that enlarge_cache() changed (connections are pooled)."""
+        if self._cache_size is not None:
+            self.cursor.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
+            self._cache_size = None
+
+    def usable_from_another_thread(self) -> bool:
+        """Whether a writer thread may use this connection: an SQLite connection refuses
+        other threads unless opened with check_same_thread=False (make_engine's is)."""
+        if not self.sqlite:
+            return False
+        outcome: list[bool] = []
+
+        def probe() -> None:
+            try:
+                self.dbapi.execute("SELECT 1").close()
+                outcome.append(True)
+            except sqlite3.ProgrammingError:
+                outcome.append(False)
+
+        thread = threading.Thread(target=probe, name="incident-import-probe")
+        thread.start()
+        thread.join()
+        return outcome == [True]
+
+
+_Job = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
+
+
+class _WriterThread:
+    """Writes batches of incident and link rows on a second thread while the importing
+    thread parses the next rows: sqlite3 releases the GIL while SQLite runs a statement,
+    so on two cores parsing and inserting overlap. Between start and close() only this
+    thread uses the connection. A failed write stops the import: submit() raises it, and
+    close() returns it."""
+
+    def __init__(
+        self, write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], None]
+    ) -> None:
+        self._write = write
+        # A few batches ahead at most: enough to keep the writer busy, bounded memory.
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=4)
+        self._error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="incident-import-writer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self._error is None:  # after a failure only drain, so submit() never blocks
+                try:
+                    self._write(*job)
+                except Exception as error:  # noqa: BLE001 - handed to the importing thread
+                    self._error = error
+
+    def submit(self, incidents: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> None:
+        """Queue a batch (waits while the writer is a few batches behind)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((incidents, links))
+
+    def close(self) -> Exception | None:
+        """Wait until every queued batch is written; the writer's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        return self._error
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+@contextmanager
+def _prompt_gil_handover() -> Iterator[None]:
+    """A short GIL switch interval while an import's writer thread runs.
+
+    After each statement the writer needs the GIL back, and by default it waits up to
+    5 ms for the parsing thread to let go; that wait, once per statement, would cost
+    more than the statement. The interval is process-wide, so it is counted: the last
+    import to finish restores the previous value."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, _IMPORT_SWITCH_INTERVAL_S))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 class _Linker:
     """Links new incidents to premises: confirmed by licence number or UPRN, suggested by
     proximity. The grid is built once per import, and since data.police.uk positions are
-    shared snap points, each distinct point is looked up once."""
+    shared snap points, each distinct point is looked up once. load() reads everything
+    from the database up front, so linking needs no queries while a writer thread owns
+    the connection."""
 
     def __init__(self, session: Session, radius_m: float) -> None:
         self.session = session
@@ -348,28 +650,18 @@ class _Linker:
         self._by_licence: dict[tuple[str, str], int] | None = None
         self._by_uprn: dict[str, int] = {}
 
-    def near(self, lat: float, lon: float) -> list[tuple[int, float]]:
-        """Premises within the radius of a point, memoised per point."""
-        key = (lat, lon)
-        cached = self._near_cache.get(key)
-        if cached is None:
-            if self._grid is None:
-                rows = self.session.execute(
-                    select(Premises.id, Premises.latitude, Premises.longitude).where(
-                        Premises.latitude.is_not(None), Premises.longitude.is_not(None)
-                    )
-                )
-                self._grid = PremisesGrid(
-                    ((i, la, lo) for i, la, lo in rows if la is not None and lo is not None),
-                    self.radius_m,
-                )
-            cached = [(pid, round(d, 1)) for pid, d in self._grid.near(lat, lon)]
-            self._near_cache[key] = cached
-        return cached
-
-    def premises_for(self, hints: dict[str, str]) -> tuple[int, str] | None:
-        """The premises a licence number (with authority) or UPRN names, and how."""
-        if self._by_licence is None:
+    def load(self, by_hints: bool) -> None:
+        """Read the premises positions, and with `by_hints` their licence numbers and UPRNs."""
+        rows = self.session.execute(
+            select(Premises.id, Premises.latitude, Premises.longitude).where(
+                Premises.latitude.is_not(None), Premises.longitude.is_not(None)
+            )
+        )
+        self._grid = PremisesGrid(
+            ((i, la, lo) for i, la, lo in rows if la is not None and lo is not None),
+            self.radius_m,
+        )
+        if by_hints:
             self._by_licence = {
                 (code, number): pid
                 for pid, code, number in self.session.execute(
@@ -385,6 +677,20 @@ class _Linker:
                 )
                 if uprn
             }
+
+    def near(self, lat: float, lon: float) -> list[tuple[int, float]]:
+        """Premises within the radius of a point, memoised per point."""
+        key = (lat, lon)
+        cached = self._near_cache.get(key)
+        if cached is None:
+            assert self._grid is not None, "load() first"
+            cached = [(pid, round(d, 1)) for pid, d in self._grid.near(lat, lon)]
+            self._near_cache[key] = cached
+        return cached
+
+    def premises_for(self, hints: dict[str, str]) -> tuple[int, str] | None:
+        """The premises a licence number (with authority) or UPRN names, and how."""
+        assert self._by_licence is not None, "load(by_hints=True) first"
         if hints.get("licence_number") and hints.get("authority"):
             pid = self._by_licence.get((hints["authority"].upper(), hints["licence_number"]))
             if pid:
@@ -396,8 +702,11 @@ class _Linker:
         return None
 
 
-def _rows(text: str, fmt: str) -> tuple[list[str], Iterator[Any]]:
-    header, rows = read_rows(text)
+def _rows(text: str, fmt: str) -> tuple[list[str], Any]:
+    """The checked header and a csv reader positioned after it (as csvfiles.read_rows
+    reads, without a wrapper object per row: the import tracks line numbers itself)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, [])
     clean = [h.strip().lstrip("\ufeff") for h in header]
     if fmt == "police-uk":
         if tuple(clean) != POLICE_UK_COLUMNS:
@@ -415,7 +724,7 @@ def _rows(text: str, fmt: str) -> tuple[list[str], Iterator[Any]]:
                 {"incident_file": "The file must have the generic layout's columns"},
             )
         clean = lowered
-    return clean, rows
+    return clean, reader
 
 
 def import_incidents(
@@ -431,7 +740,7 @@ def import_incidents(
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}")
     text = decode_text(data)
     has_nul = "\x00" in text  # checked per row only when the file holds one at all
-    header, rows = _rows(text, fmt)
+    header, reader = _rows(text, fmt)
     run = IncidentImportRun(
         file_name=file_name[:255],
         sha256=hashlib.sha256(data).hexdigest(),
@@ -439,90 +748,34 @@ def import_incidents(
         imported_by_id=actor.id if actor else None,
     )
     session.add(run)
-    session.flush()  # also takes SQLite's write lock before ids are reserved
+    session.flush()  # also takes SQLite's write lock before ids are allocated
     writer = _BulkWriter(session)
     linker = _Linker(session, radius_m)
-    result = IncidentImportResult(run_id=run.id)
-    occurrences: Counter[str] = Counter()
-    seen_refs: set[str] = set()
-    now_value = writer.time(datetime.now(UTC))
-    actor_id = actor.id if actor else None
-    source = "police-uk" if fmt == "police-uk" else "rms"
-    batch: list[tuple[tuple[Any, ...], dict[str, str] | None]] = []
-    rejections: list[tuple[Any, ...]] = []
-    counted_values: dict[datetime, Any] = {}
+    linker.load(by_hints=fmt != "police-uk")
+    spec = _Import(reader, header, fmt, has_nul, run.id, actor.id if actor else None)
+    # Duplicates of rows already held: from memory when the table holds no more of this
+    # source's references than about twice the file's lines, else asked batch by batch.
+    held = writer.held_refs(spec.source, 2 * text.count("\n") + 10_000)
+    writer.enlarge_cache()
+    try:
+        if held is not None and writer.usable_from_another_thread():
+            # Nothing to ask the database between batches: a writer thread can own the
+            # connection while this thread parses.
+            with _prompt_gil_handover():
+                background = _WriterThread(writer.write_batch)
+                try:
+                    result, rejections = _import_rows(spec, writer, linker, held, background)
+                finally:
+                    failure = background.close()
+            if failure is not None:
+                raise failure
+        else:
+            result, rejections = _import_rows(spec, writer, linker, held, None)
+        writer.finish()
+        writer.insert("incident_import_rejections", _REJECTION_COLUMNS, rejections)
+    finally:
+        writer.restore_cache()
 
-    def flush_batch() -> None:
-        if not batch:
-            return
-        held = writer.existing_refs(source, [parsed[_REF] for parsed, _ in batch])
-        fresh = [(parsed, hints) for parsed, hints in batch if parsed[_REF] not in held]
-        result.duplicate += len(batch) - len(fresh)
-        ids = writer.reserve_ids(len(fresh))
-        incident_rows: list[tuple[Any, ...]] = []
-        link_rows: list[tuple[Any, ...]] = []
-        tail = (None, run.id, actor_id, now_value)  # authority, run, created by, created at
-        time = writer.time
-        for incident_id, (parsed, hints) in zip(ids, fresh, strict=True):
-            counted = parsed[_COUNTED]
-            counted_value = counted_values.get(counted)
-            if counted_value is None:
-                counted_value = counted_values[counted] = time(counted)
-            occurred = parsed[_OCCURRED]
-            incident_rows.append(
-                (incident_id, *parsed[:2], time(occurred) if occurred else None, parsed[3],
-                 counted_value, *parsed[5:], *tail)
-            )  # fmt: skip
-            confirmed = linker.premises_for(hints) if hints else None
-            if confirmed:
-                link_rows.append(
-                    (confirmed[0], incident_id, "confirmed", confirmed[1], None, now_value)
-                )
-                result.linked += 1
-            elif parsed[_LAT] is not None and parsed[_LON] is not None:
-                for premises_id, distance in linker.near(parsed[_LAT], parsed[_LON]):
-                    link_rows.append(
-                        (premises_id, incident_id, "suggested", "proximity", distance, now_value)
-                    )
-                    result.suggested += 1
-        writer.insert("incidents", INSERT_COLUMNS, incident_rows)
-        writer.insert("premises_incident_links", LINK_COLUMNS, link_rows)
-        result.created += len(incident_rows)
-        batch.clear()
-
-    for row in rows:
-        if not any(value.strip() for value in row.values):
-            continue  # a blank line is not a row (spreadsheets leave them at the end)
-        result.read += 1
-        try:
-            if has_nul and any("\x00" in value for value in row.values):
-                raise RowRejected("the row contains a NUL character")
-            if fmt == "police-uk":
-                parsed = parse_police_uk(row.values, occurrences)
-                hints = None
-            else:
-                if len(row.values) != len(header):
-                    raise RowRejected(
-                        f"the row has {len(row.values)} fields; the header has {len(header)}"
-                    )
-                parsed, hints = parse_generic(dict(zip(header, row.values, strict=True)))
-        except RowRejected as error:
-            result.rejected += 1
-            result.rejections.append((row.line_number, str(error)))
-            rejections.append((run.id, row.line_number, str(error), join_row(row.values)))
-            continue
-        if parsed[_REF] in seen_refs:
-            result.duplicate += 1  # the same crime twice in one file
-            continue
-        seen_refs.add(parsed[_REF])
-        batch.append((parsed, hints))
-        if len(batch) >= BATCH:
-            flush_batch()
-    flush_batch()
-
-    writer.insert(
-        "incident_import_rejections", ("run_id", "line_number", "reason", "raw"), rejections
-    )
     run.rows_read = result.read
     run.created = result.created
     run.duplicate = result.duplicate
@@ -533,7 +786,7 @@ def import_incidents(
     append_event(
         session,
         event="incidents_imported",
-        actor_id=actor_id,
+        actor_id=spec.actor_id,
         payload={
             "run_id": run.id,
             "format": fmt,
@@ -549,6 +802,152 @@ def import_incidents(
     )
     session.commit()
     return result
+
+
+@dataclass(frozen=True)
+class _Import:
+    """What the row loop needs to know about the file and the run."""
+
+    reader: Any  # a csv reader positioned after the header
+    header: list[str]
+    fmt: str
+    has_nul: bool
+    run_id: int
+    actor_id: int | None
+
+    @property
+    def source(self) -> str:
+        """The incidents' source: its references are unique within it."""
+        return "police-uk" if self.fmt == "police-uk" else "rms"
+
+
+def _import_rows(
+    spec: _Import,
+    writer: _BulkWriter,
+    linker: _Linker,
+    held: set[str] | None,
+    background: _WriterThread | None,
+) -> tuple[IncidentImportResult, list[tuple[Any, ...]]]:
+    """Read, check, dedupe, number and link every row, handing batches of rows to the
+    writer thread (or writing them here). `held`: the source's references already in the
+    table, or None to ask the table batch by batch. Returns the counts and the rejected
+    rows to store."""
+    result = IncidentImportResult(run_id=spec.run_id)
+    reader, header, time, near = spec.reader, spec.header, writer.time, linker.near
+    now_value = time(datetime.now(UTC))
+    tail = (None, spec.run_id, spec.actor_id, now_value)  # authority, run, by, at
+    police_uk = spec.fmt == "police-uk"
+    parse = _PoliceUkParser(time=time, near=near, tail=tail).parse
+    probing = held is None
+    seen_refs: set[str] = set() if held is None else held  # grows with the file's own
+    batch_rows = writer.batch_rows
+    incident_rows: list[tuple[Any, ...]] = []
+    link_rows: list[tuple[Any, ...]] = []
+    pending: list[tuple[tuple[Any, ...], Any, list[tuple[int, float]]]] = []  # if probing
+    rejections: list[tuple[Any, ...]] = []
+    read = duplicate = linked = suggested = 0
+    # Without probing the ids are known as rows are read (SQLite, under its write lock).
+    next_id = 0 if probing else writer.next_free_id()
+
+    def generic_row(
+        values: list[str], incident_id: int
+    ) -> tuple[tuple[Any, ...], tuple[int, str] | None, list[tuple[int, float]]]:
+        if len(values) != len(header):
+            raise RowRejected(f"the row has {len(values)} fields; the header has {len(header)}")
+        parsed, hints = parse_generic(dict(zip(header, values, strict=True)))
+        occurred = parsed[_OCCURRED]
+        row = (incident_id, *parsed[:2], time(occurred) if occurred else None, parsed[3],
+               time(parsed[_COUNTED]), *parsed[5:], *tail)  # fmt: skip
+        confirmed = linker.premises_for(hints)
+        lat, lon = parsed[_LAT], parsed[_LON]
+        nearby = near(lat, lon) if confirmed is None and lat is not None and lon is not None else []
+        return row, confirmed, nearby
+
+    def hand_over() -> None:
+        nonlocal incident_rows, link_rows
+        result.created += len(incident_rows)
+        if background is not None:
+            background.submit(incident_rows, link_rows)
+            incident_rows, link_rows = [], []  # the writer thread has these now
+        else:
+            writer.write_batch(incident_rows, link_rows)
+            incident_rows.clear()
+            link_rows.clear()
+
+    def flush_pending() -> None:
+        """Probing: drop rows the table already holds, number the rest, hand them over."""
+        nonlocal duplicate, linked, suggested
+        held_now = writer.existing_refs(spec.source, [row[_ROW_REF] for row, _, _ in pending])
+        fresh = [item for item in pending if item[0][_ROW_REF] not in held_now]
+        duplicate += len(pending) - len(fresh)
+        for incident_id, (row, confirmed, nearby) in zip(
+            writer.reserve_ids(len(fresh)), fresh, strict=True
+        ):
+            incident_rows.append((incident_id, *row[1:]))
+            if confirmed:
+                link_rows.append(
+                    (confirmed[0], incident_id, "confirmed", confirmed[1], None, now_value)
+                )
+                linked += 1
+            for premises_id, distance in nearby:
+                link_rows.append(
+                    (premises_id, incident_id, "suggested", "proximity", distance, now_value)
+                )
+            suggested += len(nearby)
+        pending.clear()
+        hand_over()
+
+    line_end = reader.line_num
+    for values in reader:
+        line_number = line_end + 1  # where this record starts (a quoted field may span lines)
+        line_end = reader.line_num
+        # The same test as any(value.strip() for value in values), without a generator.
+        if not "".join(values).strip():
+            continue  # a blank line is not a row (spreadsheets leave them at the end)
+        read += 1
+        try:
+            if spec.has_nul and any("\x00" in value for value in values):
+                raise RowRejected("the row contains a NUL character")
+            if police_uk:
+                row, nearby = parse(values, next_id)
+                confirmed = None
+            else:
+                row, confirmed, nearby = generic_row(values, next_id)
+        except RowRejected as error:
+            result.rejected += 1
+            result.rejections.append((line_number, str(error)))
+            rejections.append((spec.run_id, line_number, str(error), join_row(values)))
+            continue
+        ref = row[_ROW_REF]
+        if ref in seen_refs:
+            duplicate += 1  # twice in this file, or (when read into memory) already held
+            continue
+        seen_refs.add(ref)
+        if probing:
+            pending.append((row, confirmed, nearby))
+            if len(pending) >= batch_rows:
+                flush_pending()
+            continue
+        # The hot path: the row already carries its id.
+        incident_rows.append(row)
+        if confirmed:
+            link_rows.append((confirmed[0], next_id, "confirmed", confirmed[1], None, now_value))
+            linked += 1
+        for premises_id, distance in nearby:
+            link_rows.append((premises_id, next_id, "suggested", "proximity", distance, now_value))
+        suggested += len(nearby)
+        next_id += 1
+        if len(incident_rows) >= batch_rows:
+            hand_over()
+    if pending:
+        flush_pending()
+    if incident_rows:
+        hand_over()
+    result.read = read
+    result.duplicate = duplicate
+    result.linked = linked
+    result.suggested = suggested
+    return result, rejections
 
 
 def rejections_csv(run: IncidentImportRun) -> str:

@@ -102,6 +102,8 @@ class ReviewApplication(Base):
     appeal_decided_on: Mapped[date | None] = mapped_column(Date)
     appeal_outcome: Mapped[str | None] = mapped_column(String(16))
     applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The issued evidence bundle the application relies on (licensing.evidence).
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("bundles.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -458,6 +458,9 @@ def _event_effects(
     payload = _jsonable(parsed)
     payload["version"] = premises.version + 1
     if event in ("apply_for_review", "apply_for_summary_review"):
+        from licensing.evidence.services import latest_issued_bundle  # avoids a cycle
+
+        bundle = latest_issued_bundle(session, premises.id)  # the guard made sure of one
         review = ReviewApplication(
             premises_id=premises.id,
             kind="standard" if event == "apply_for_review" else "summary",
@@ -465,10 +468,13 @@ def _event_effects(
             received_at=parsed.get("received_at"),
             certificate_reference=parsed.get("certificate_reference"),
             applied_by_id=actor.id,
+            bundle_id=bundle.id if bundle else None,
         )
         session.add(review)
         session.flush()
         payload.update(review_id=review.id, review_kind=review.kind)
+        if bundle is not None:
+            payload.update(bundle_id=bundle.id, bundle=bundle.label)
         _sync_deadlines(session, review)
     elif event in ("withdraw_review", "record_determination"):
         current = open_review(session, premises.id)

@@ -450,10 +450,24 @@ def warning_needs_evidence(context: GuardContext) -> str | None:
     return None
 
 
+def review_needs_an_issued_bundle(context: GuardContext) -> str | None:
+    """A review application rests on the police evidence bundle: one must have been
+    issued for this premises (the application records which version)."""
+    from licensing.evidence.services import latest_issued_bundle  # avoids import cycles
+
+    if latest_issued_bundle(context.session, context.premises.id) is None:
+        return (
+            "A review application needs an issued evidence bundle for this premises: "
+            "build one from the premises page and have a supervisor issue it"
+        )
+    return None
+
+
 # Each event's guards, in order. A guard returns None to allow, or the reason it refuses.
-# Later issues add guards here (an issued bundle before a review).
 GUARDS: dict[str, list[Guard]] = {name: [] for name in EVENT_RULES}
 GUARDS["warn"].append(warning_needs_evidence)
+GUARDS["apply_for_review"].append(review_needs_an_issued_bundle)
+GUARDS["apply_for_summary_review"].append(review_needs_an_issued_bundle)
 
 
 def _current_review(context: GuardContext) -> Any:
