@@ -868,17 +868,23 @@ def _documents(session: Session, build: _Build) -> tuple[BundleDocument, BundleD
     # Number attachments in order, and know which section each belongs to.
     attachment_numbers: dict[int, str] = {}
     by_owner: dict[str, list[str]] = {}
+    owners_in = {f"{item.kind}-{item.ref_id}" for item in included}
+    orphans = []
     for item in included:
         if item.kind == "attachment":
             attachment = attachments[item.ref_id]
-            number = f"A{len(attachment_numbers) + 1:02d}"
-            attachment_numbers[attachment.id] = number
             owner = (
                 f"incident-{attachment.incident_id}"
                 if attachment.incident_id is not None
                 else f"visit-{attachment.visit_id}"
             )
+            if owner not in owners_in:  # its incident or visit was left out: so is it
+                orphans.append(item)
+                continue
+            number = f"A{len(attachment_numbers) + 1:02d}"
+            attachment_numbers[attachment.id] = number
             by_owner.setdefault(owner, []).append(number)
+    included = [item for item in included if item not in orphans]
 
     # People first, so every free text is redacted with every known value.
     for item in included:
