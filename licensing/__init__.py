@@ -54,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing import templating
     from licensing.api import api_bp
     from licensing.auth import views as auth_views
+    from licensing.dashboard.views import dashboard_bp
     from licensing.deadlines.views import deadlines_bp
     from licensing.evidence.attachment_views import attachments_bp
     from licensing.evidence.views import evidence_bp
@@ -61,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing.incidents.views import incidents_bp
     from licensing.notifications.views import notifications_bp
     from licensing.premises.views import premises_bp
+    from licensing.reports.views import reports_bp
     from licensing.visits.views import visits_bp
 
     templating.init_app(app)
@@ -72,6 +74,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(visits_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(attachments_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(api_bp)

@@ -62,14 +62,14 @@ def _safe_next(target: str | None) -> str:
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("premises.index")
+    return url_for("dashboard.home")
 
 
 @auth_bp.route("/sign-in", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     """Sign in with email and password."""
     if current_user.is_authenticated:
-        return redirect(url_for("premises.index"))
+        return redirect(url_for("dashboard.home"))
     form = SignInForm()
     if form.validate_on_submit():
         user = authenticate(get_session(), form.email.data or "", form.password.data or "")

@@ -70,12 +70,6 @@ def _officer_choices() -> list[tuple[str, str]]:
     return [("", "Nobody yet")] + [(str(u.id), u.name) for u in officers]
 
 
-@premises_bp.get("/")
-def index() -> ResponseReturnValue:
-    """Home: the register (the dashboard arrives with its own issue)."""
-    return redirect(url_for("premises.list_premises"))
-
-
 @premises_bp.get("/premises")
 def list_premises() -> ResponseReturnValue:
     """The register, filtered by state and authority, searched, paginated."""

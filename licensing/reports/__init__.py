@@ -1,0 +1,1 @@
+"""The map of premises and the charts of the register and its incidents."""

@@ -1,0 +1,7 @@
+"""Map and charts pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+reports_bp = Blueprint("reports", __name__)
