@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATIC := licensing/static
 GOVUK := node_modules/govuk-frontend/dist/govuk
+LEAFLET := node_modules/leaflet/dist
 HOST ?= 127.0.0.1
 # Two workers: the machines here have two cores. Override: make test PYTEST_ARGS=
 PYTEST_ARGS ?= -n 2
@@ -21,12 +22,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # GOV.UK Frontend comes from the npm registry at set-up time; the copies are not committed.
 # They are served under /assets, where the compiled CSS expects its fonts and images.
-assets: $(STATIC)/govuk-frontend.min.css
+# Leaflet (the map) comes the same way and is served under /assets/leaflet.
+assets: $(STATIC)/govuk-frontend.min.css $(STATIC)/leaflet/leaflet.js
 
 $(STATIC)/govuk-frontend.min.css: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	cp $(GOVUK)/govuk-frontend.min.css $(GOVUK)/govuk-frontend.min.js $(STATIC)/
 	cp -r $(GOVUK)/assets/. $(STATIC)/
+	touch $@
+
+# After the npm ci above (which re-runs whenever package.json or the lock changes).
+$(STATIC)/leaflet/leaflet.js: $(STATIC)/govuk-frontend.min.css package.json package-lock.json
+	mkdir -p $(STATIC)/leaflet
+	cp $(LEAFLET)/leaflet.js $(LEAFLET)/leaflet.css $(STATIC)/leaflet/
+	cp -r $(LEAFLET)/images $(STATIC)/leaflet/
 	touch $@
 
 migrate: setup
@@ -66,4 +75,4 @@ typecheck: setup
 	$(BIN)/mypy licensing
 
 clean:
-	rm -rf $(VENV) node_modules $(STATIC)/govuk-frontend.min.* $(STATIC)/fonts $(STATIC)/images $(STATIC)/rebrand $(STATIC)/manifest.json .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(STATIC)/govuk-frontend.min.* $(STATIC)/fonts $(STATIC)/images $(STATIC)/rebrand $(STATIC)/manifest.json $(STATIC)/leaflet .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,12 @@ class Config:
     EVIDENCE_DIR = str(INSTANCE_DIR / "evidence")
     # Uploads of documents and photos larger than this are refused.
     ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
+    # The map's background tiles (a Leaflet URL template) and the credit they require.
+    # The map still draws its markers, and the table below it, when no tile loads.
+    MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    MAP_TILE_ATTRIBUTION = (
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+    )
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:
@@ -80,6 +86,8 @@ class Config:
             "ALERT_DIGEST_HOUR",
             "EVIDENCE_DIR",
             "ATTACHMENT_MAX_BYTES",
+            "MAP_TILE_URL",
+            "MAP_TILE_ATTRIBUTION",
         ):
             value = os.environ.get(name)
             if value:

@@ -398,3 +398,18 @@ def test_a_period_in_the_future_or_backwards_is_refused(
 def test_council_users_cannot_build(session: Session, case: dict[str, Any]) -> None:
     with pytest.raises(Forbidden):
         bundles.create_bundle(session, case["council"], case["premises"])
+
+
+def test_comments_open_only_once_shared_and_admins_never_open_bundles(
+    session: Session, case: dict[str, Any]
+) -> None:
+    bundle, supervisor = case["bundle"], case["supervisor"]
+    with pytest.raises(Refused, match="once the bundle is shared"):
+        bundles.add_comment(session, supervisor, bundle, "Internal: check the CCTV first")
+    assert bundles.comments_of(session, bundle) == []
+    bundles.issue_bundle(session, supervisor, bundle, bundle.lock_version)
+    bundles.share_bundle(session, supervisor, bundle)
+    bundles.add_comment(session, case["council"], bundle, "Listed for 3 June")
+    assert [c.body for c in bundles.comments_of(session, bundle)] == ["Listed for 3 June"]
+    with pytest.raises(Forbidden):
+        bundles.get_bundle(session, case["admin"], bundle.id)

@@ -20,6 +20,7 @@ from licensing.premises import services as premises_services
 
 BUILD_FIELDS = {"from", "to", "review_kind", "statement", "exclude"}
 MAX_EXCLUSIONS = 10_000
+PERIOD_FIELDS = {"period_from": "from", "period_to": "to"}
 
 
 def bundle_json(bundle: Bundle) -> dict[str, Any]:
@@ -114,16 +115,21 @@ def bundles_create(premises_id: int) -> ResponseReturnValue:
     review_kind = body.get("review_kind", "standard")
     if not isinstance(statement, str) or not isinstance(review_kind, str):
         raise ValidationFailed("statement and review_kind must be text")
-    bundle = services.create_bundle(
-        get_session(),
-        user,
-        premises,
-        period_from=_date(body, "from"),
-        period_to=_date(body, "to"),
-        review_kind=review_kind,
-        statement=statement,
-        exclude=_exclusions(body),
-    )
+    try:
+        bundle = services.create_bundle(
+            get_session(),
+            user,
+            premises,
+            period_from=_date(body, "from"),
+            period_to=_date(body, "to"),
+            review_kind=review_kind,
+            statement=statement,
+            exclude=_exclusions(body),
+        )
+    except ValidationFailed as error:
+        # The service names the period fields as its form does; the API's are from and to.
+        error.errors = {PERIOD_FIELDS.get(k, k): v for k, v in error.errors.items()}
+        raise
     response = jsonify(bundle_json(bundle))
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/bundles/{bundle.id}"

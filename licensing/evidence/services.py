@@ -133,7 +133,10 @@ def can_open(user: User, bundle: Bundle) -> bool:
 
 
 def get_bundle(session: Session, user: User, bundle_id: int) -> Bundle:
-    """A bundle the user may open, or NotFound (also when it exists but is not theirs)."""
+    """A bundle the user may open, or NotFound (also when it exists but is not theirs).
+    Roles that never see bundles (admin) are refused outright, as on the pages."""
+    if user.role not in POLICE_ROLES and user.role != Role.COUNCIL:
+        raise Forbidden("Evidence bundles are for the police licensing team and the council")
     bundle = session.get(Bundle, bundle_id)
     if bundle is None or not can_open(user, bundle):
         raise NotFound("Bundle not found")
@@ -524,9 +527,13 @@ COMMENT_LIMIT = 5000
 
 
 def add_comment(session: Session, user: User, bundle: Bundle, body: str) -> BundleComment:
-    """A comment on a shared bundle by the council or the police."""
+    """A comment on a shared bundle by the council or the police. Comments are the
+    exchange with the licensing authority, so a bundle takes them only once shared: a note
+    on a draft would otherwise reach the council when it is shared."""
     if not can_open(user, bundle):
         raise NotFound("Bundle not found")
+    if bundle.shared_at is None:
+        raise Refused("Comments open once the bundle is shared with the licensing authority")
     body = (body or "").strip()
     if not body:
         raise ValidationFailed("Enter a comment", {"body": "Enter a comment"})

@@ -175,7 +175,7 @@ def show(bundle_id: int) -> ResponseReturnValue:
 
 
 def _copy() -> str:
-    copy = request.args.get("copy", SHARED)
+    copy = request.args.get("copy") or SHARED
     if copy not in (SHARED, POLICE):
         raise NotFound("No such copy")
     return copy
@@ -281,7 +281,13 @@ def statement(bundle_id: int) -> ResponseReturnValue:
         return _render_bundle(bundle, 422, statement_form=form)
     try:
         services.update_statement(session, _user(), bundle, form.statement.data or "", _seen(form))
-    except (Conflict, Refused) as error:
+    except Conflict as error:
+        # Keep what the user typed; the form now carries the current version, so saving
+        # again is a deliberate choice made after seeing the other change.
+        session.refresh(bundle)
+        form.lock_version.data = str(bundle.lock_version)
+        return _render_bundle(bundle, error.status, problem=error.message, statement_form=form)
+    except Refused as error:
         return _render_bundle(bundle, error.status, problem=error.message)
     flash("Statement saved; the bundle was rebuilt.", "success")
     return redirect(url_for("evidence.show", bundle_id=bundle.id))
@@ -381,6 +387,8 @@ def comment(bundle_id: int) -> ResponseReturnValue:
         return _render_bundle(bundle, 422, comment_form=form)
     try:
         services.add_comment(session, _user(), bundle, form.body.data or "")
+    except Refused as error:
+        return _render_bundle(bundle, error.status, problem=error.message)
     except ValidationFailed as error:
         _attach_errors(form, error, "body")
         return _render_bundle(bundle, 422, comment_form=form)

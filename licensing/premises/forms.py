@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 from licensing.premises.models import LicenceStatus
 from licensing.premises.workflow import APPEAL_STAGES, OUTCOMES
+from licensing.visits.models import VISIT_TYPES
 
 DATE_FORMAT = "%d %m %Y"  # GOV.UK date input: day, month, year boxes
 
@@ -328,3 +329,41 @@ class RegisterImportForm(FlaskForm):
         ],
     )
     submit = SubmitField("Import register", widget=GovSubmitInput())
+
+
+class BulkVisitsForm(FlaskForm):
+    """Book the same visit at every premises selected on the list.
+
+    The selected premises travel as repeated hidden `premises_id` values, read by the
+    view; the fields are those of a single visit (licensing.visits.forms)."""
+
+    visit_date = GovDateField(
+        "Date of the visits",
+        description="For example, 27 3 2027",
+        format=DATE_FORMAT,
+        widget=GovDateInput(),
+        validators=[InputRequired(message="Enter the date of the visits")],
+    )
+    visit_time = StringField(
+        "Time (24-hour, UK time)",
+        description="For example, 22:30",
+        widget=GovTextInput(),
+        validators=[
+            InputRequired(message="Enter the time of the visits"),
+            Regexp(r"^([01]?\d|2[0-3]):[0-5]\d$", message="Enter a time such as 22:30"),
+        ],
+    )
+    visit_type = RadioField(
+        "Type of visit",
+        widget=GovRadioInput(),
+        choices=list(VISIT_TYPES.items()),
+        validators=[InputRequired(message="Choose the type of visit")],
+    )
+    officer_id = SelectField(
+        "Officer",
+        widget=GovSelect(),
+        choices=[],
+        validate_choice=False,
+        validators=[DataRequired(message="Choose the officer who will visit")],
+    )
+    submit = SubmitField("Schedule visits", widget=GovSubmitInput())

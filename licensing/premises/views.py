@@ -25,16 +25,17 @@ from sqlalchemy import select
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import roles_required
 from licensing.csvfiles import csv_download
-from licensing.db import get_session
+from licensing.db import get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from licensing.incidents import recommendations
 from licensing.incidents import services as incident_services
 from licensing.incidents.charts import weekly_chart
 from licensing.incidents.models import Incident
-from licensing.premises import services, workflow
+from licensing.premises import exports, services, workflow
 from licensing.premises.forms import (
     EVENT_FORMS,
+    BulkVisitsForm,
     PremisesCreateForm,
     PremisesEditForm,
     RegisterImportForm,
@@ -73,12 +74,7 @@ def _officer_choices() -> list[tuple[str, str]]:
 @premises_bp.get("/premises")
 def list_premises() -> ResponseReturnValue:
     """The register, filtered by state and authority, searched, paginated."""
-    state = request.args.get("state")
-    filters = services.PremisesFilter(
-        state=state if state in workflow.STATES else None,
-        authority=request.args.get("authority") or None,
-        q=(request.args.get("q") or "").strip()[:200] or None,
-    )
+    filters = _list_filters(request.args)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = int(current_app.config["PAGE_SIZE"])
     items, total = services.list_premises(get_session(), _user(), filters, page, per_page)
@@ -90,6 +86,135 @@ def list_premises() -> ResponseReturnValue:
         pages=max(ceil(total / per_page), 1),
         filters=filters,
         authorities=_authority_choices()[1:],
+        can_bulk=_user().is_police,
+    )
+
+
+def _list_filters(values: Any) -> services.PremisesFilter:
+    """The list's filters from a query string or posted form (the list, its CSV export and
+    the bulk form read them the same way)."""
+    state = values.get("state")
+    return services.PremisesFilter(
+        state=state if state in workflow.STATES else None,
+        authority=values.get("authority") or None,
+        q=(values.get("q") or "").strip()[:200] or None,
+    )
+
+
+def _back_to_list() -> ResponseReturnValue:
+    """Back to the list page the bulk form was posted from, with its filters and page."""
+    filters = _list_filters(request.form)
+    page = request.form.get("page", 1, type=int) or 1
+    return redirect(
+        url_for(
+            "premises.list_premises",
+            q=filters.q,
+            state=filters.state,
+            authority=filters.authority,
+            page=page if page > 1 else None,
+        )
+    )
+
+
+@premises_bp.get("/premises/export.csv")
+def export_premises() -> ResponseReturnValue:
+    """The premises list as CSV: every page of it, with the list's filters, and only the
+    premises the user may see (a council user's own in review or action)."""
+    text = exports.premises_csv(get_session(), _user(), _list_filters(request.args))
+    return csv_download(text, exports.export_file_name("premises"))
+
+
+@premises_bp.post("/premises/bulk")
+@roles_required(Role.OFFICER, Role.SUPERVISOR)
+def bulk() -> ResponseReturnValue:
+    """The list's bulk form: export the selected premises as CSV, or go on to book a visit
+    at each of them. Selected ids the user may not see are dropped, never shown."""
+    session = get_session()
+    try:
+        ids = exports.parse_selection(request.form.getlist("premises_id"))
+    except ValidationFailed as error:
+        flash(error.message, "error")
+        return _back_to_list()
+    if request.form.get("action") == "export":
+        text = exports.selection_csv(session, _user(), ids)
+        return csv_download(text, exports.export_file_name("premises-selection"))
+    selection = exports.selected_premises(session, _user(), ids)
+    if not selection:
+        flash("None of the selected premises could be found", "error")
+        return _back_to_list()
+    form = BulkVisitsForm(formdata=None)
+    form.officer_id.choices = _visit_officer_choices()
+    form.officer_id.data = str(_user().id)
+    return render_template("premises/bulk_visits.html", form=form, selection=selection)
+
+
+def _visit_officer_choices() -> list[tuple[str, str]]:
+    return [("", "Choose an officer")] + [
+        (str(u.id), u.name) for u in visit_services.officers(get_session())
+    ]
+
+
+@premises_bp.post("/premises/bulk/visits")
+@roles_required(Role.OFFICER, Role.SUPERVISOR)
+def bulk_visits() -> ResponseReturnValue:
+    """Book the same visit at every selected premises and report, premises by premises,
+    which were booked and why any were not (the ones booked stay booked)."""
+    session = get_session()
+    try:
+        ids = exports.parse_selection(request.form.getlist("premises_id"))
+    except ValidationFailed as error:
+        flash(error.message, "error")
+        return redirect(url_for("premises.list_premises"))
+    selection = exports.selected_premises(session, _user(), ids)
+    if not selection:
+        flash("None of the selected premises could be found", "error")
+        return redirect(url_for("premises.list_premises"))
+    form = BulkVisitsForm()
+    form.officer_id.choices = _visit_officer_choices()
+    if not form.validate_on_submit():
+        return render_template("premises/bulk_visits.html", form=form, selection=selection), 422
+    assert form.visit_date.data is not None
+    try:
+        result = exports.schedule_visits(
+            session,
+            _user(),
+            selection,
+            scheduled_at=visit_services.london_instant(
+                form.visit_date.data, form.visit_time.data or ""
+            ),
+            visit_type=form.visit_type.data or "",
+            officer_id=form.officer_id.data,
+        )
+    except ValidationFailed as error:
+        _attach_errors(form, error)
+        if not form.errors:
+            form.visit_date.errors = [error.message]
+        return render_template("premises/bulk_visits.html", form=form, selection=selection), 422
+    # The report is shown here rather than flashed: a long list of premises and reasons
+    # would not fit in the session cookie. Posting again books nothing twice.
+    return render_template(
+        "premises/bulk_visits.html",
+        form=form,
+        selection=selection,
+        result=result,
+        ignored=len(ids) - len(selection),
+    ), (200 if result.scheduled else 422)
+
+
+@premises_bp.get("/premises/<int:premises_id>/timeline")
+def timeline(premises_id: int) -> ResponseReturnValue:
+    """The premises' history, oldest first, laid out to print: audit events, confirmed
+    incidents and (for the police) visits, in London time."""
+    session = get_session()
+    premises = services.get_premises(session, _user(), premises_id)
+    entries = exports.premises_timeline(session, _user(), premises)
+    return render_template(
+        "premises/timeline.html",
+        premises=premises,
+        entries=entries,
+        incidents_by_id=exports.incidents_named_in(session, entries),
+        officer_names=_officer_names([e.history for e in entries if e.history is not None]),
+        printed_at=utcnow(),
     )
 
 
