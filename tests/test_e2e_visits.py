@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy.orm import Session
 
 from licensing.deadlines import rules
 from licensing.deadlines.calendar import calendar_from_package
 from licensing.timeutil import london_today
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, ensure_issued_bundle
 from tests.e2e_support import browser_page, serve
 
 
@@ -33,9 +34,11 @@ def _date(page: Page, prefix: str, day: Any) -> None:
 
 @pytest.mark.e2e
 def test_a_visit_finds_issues_then_a_review_sets_its_deadlines(
-    app: Flask, world: dict[str, Any], make_premises: Any, tmp_path: Path
+    app: Flask, session: Session, world: dict[str, Any], make_premises: Any, tmp_path: Path
 ) -> None:
     premises = make_premises(world["liv"], world["officer"], evidence=False, name="The Vines")
+    # A review application needs an issued evidence bundle (the review guard).
+    ensure_issued_bundle(session, premises, world["supervisor"])
     today = london_today()
     with (
         serve(app) as base_url,
