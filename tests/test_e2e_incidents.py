@@ -58,7 +58,7 @@ def test_officer_imports_crimes_and_confirms_one_for_a_premises(
             page.get_by_label("Email address").fill(officer.email)
             page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", level=1, name="Premises")).to_be_visible()
+            expect(page.get_by_role("heading", level=1, name="Dashboard")).to_be_visible()
 
             page.get_by_role("link", name="Incidents", exact=True).click()
             expect(page.get_by_role("heading", level=1, name="Incidents")).to_be_visible()

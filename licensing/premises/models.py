@@ -46,6 +46,8 @@ class Premises(Base):
     __table_args__ = (
         UniqueConstraint("authority_id", "licence_number"),
         Index("ix_premises_state_id", "state", "id"),
+        # A case officer's premises by state, for the dashboard (migration 0007).
+        Index("ix_premises_case_officer_id_state", "case_officer_id", "state"),
         Index("ix_premises_postcode", "postcode"),
         # Bounding-box look-ups of premises near an incident.
         Index("ix_premises_latitude_longitude", "latitude", "longitude"),

@@ -50,6 +50,8 @@ class Visit(Base):
     __table_args__ = (
         Index("ix_visits_premises_id_status", "premises_id", "status"),
         Index("ix_visits_status_visit_date", "status", "visit_date"),
+        # An officer's open visits, soonest first, for the dashboard (migration 0007).
+        Index("ix_visits_officer_id_status_visit_date", "officer_id", "status", "visit_date"),
         # The policy keeps at most one proposed visit per premises: it moves it rather
         # than adding another, and this backs that up against concurrent writers.
         Index(
