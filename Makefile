@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 5000
 
-.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck clean
+.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck clean screenshots
 
 setup: $(VENV)/.installed assets
 
@@ -63,9 +63,13 @@ test: setup
 test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest -q $(PYTEST_ARGS)
 
+# README screenshots of the demo in Debian's Chromium (docs/screenshots/*.png).
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
+
 lint: setup
-	$(BIN)/ruff check licensing tests migrations $(wildcard benchmarks) config.py wsgi.py
-	$(BIN)/ruff format --check licensing tests migrations config.py wsgi.py
+	$(BIN)/ruff check licensing tests migrations $(wildcard benchmarks) scripts config.py wsgi.py
+	$(BIN)/ruff format --check licensing tests migrations scripts config.py wsgi.py
 
 format: setup
 	$(BIN)/ruff format licensing tests migrations config.py wsgi.py
