@@ -1,12 +1,11 @@
-"""The incident import's fast path: its CSV reading, its writer thread and multi-row
-statements, and its two ways of finding rows already held all give what the plain way
-gives (the behaviour itself is tested in test_incident_import.py)."""
+"""The incident import's fast path: its CSV reading, its multi-row statements, and its
+two ways of finding rows already held give what the plain way gives (the behaviour
+itself is tested in test_incident_import.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import sys
 
 import pytest
 from hypothesis import given, settings
@@ -130,11 +129,11 @@ def small_statements(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(importer, "_SQLITE_MAX_VARIABLES", 40)
 
 
-def test_many_batches_through_the_writer_thread_give_the_plain_result(
+def test_many_batches_of_multi_row_statements_give_the_plain_result(
     session, near_premises, small_statements, monkeypatch
 ):
-    """Threaded, in-memory duplicate check; then inline, asking the table per batch:
-    the same counts, ids in file order, and links in incident order."""
+    """Duplicates checked in memory; then the same file again, checked against the
+    table batch by batch: the same counts, ids in file order, links in incident order."""
     rows = many_rows(300)
     data = ("\r\n".join([HEADER, *rows]) + "\r\n").encode()
     first = import_incidents(session, data, "a.csv", "police-uk", None)
@@ -157,28 +156,30 @@ def test_many_batches_through_the_writer_thread_give_the_plain_result(
     assert snapshot(session, first.run_id, again.run_id) == (incidents, links)
 
 
-def test_the_writer_thread_and_the_plain_path_store_the_same_rows(
-    session, near_premises, small_statements, monkeypatch
+def test_multi_row_statements_and_executemany_store_the_same_rows(
+    session, near_premises, monkeypatch
 ):
     rows = many_rows(120)
     data = ("\n".join([HEADER, *rows])).encode()  # LF, no final line break
-    threaded = import_incidents(session, data, "a.csv", "police-uk", None)
-    stored = snapshot(session, threaded.run_id)
+    monkeypatch.setattr(importer, "_SQLITE_MAX_VARIABLES", 40)
+    chunked = import_incidents(session, data, "a.csv", "police-uk", None)
+    stored = snapshot(session, chunked.run_id)
     session.execute(
         text(
             "DELETE FROM premises_incident_links WHERE incident_id IN "
             "(SELECT id FROM incidents WHERE import_run_id = :run)"
         ),
-        {"run": threaded.run_id},
+        {"run": chunked.run_id},
     )
     session.execute(
-        text("DELETE FROM incidents WHERE import_run_id = :run"), {"run": threaded.run_id}
+        text("DELETE FROM incidents WHERE import_run_id = :run"), {"run": chunked.run_id}
     )
     session.commit()
-    monkeypatch.setattr(importer._BulkWriter, "usable_from_another_thread", lambda self: False)
+    # Statements too big for the file: everything goes through executemany.
+    monkeypatch.setattr(importer, "_SQLITE_MAX_VARIABLES", 32_766)
     plain = import_incidents(session, data, "a.csv", "police-uk", None)
-    assert threaded.summary() == plain.summary()
-    assert threaded.rejections == plain.rejections
+    assert chunked.summary() == plain.summary()
+    assert chunked.rejections == plain.rejections
     assert snapshot(session, plain.run_id) == stored
 
 
@@ -197,13 +198,11 @@ def test_a_failed_write_stops_the_import_and_stores_nothing(session, near_premis
     assert session.scalar(select(func.count()).select_from(IncidentImportRun)) == runs
 
 
-@pytest.mark.skipif(ON_POSTGRES, reason="the page cache and the writer thread are SQLite's")
-def test_the_connection_and_the_process_are_left_as_they_were(session, near_premises):
+@pytest.mark.skipif(ON_POSTGRES, reason="the page cache setting is SQLite's")
+def test_the_connection_gets_its_page_cache_size_back(session, near_premises):
     cursor = session.connection().connection.dbapi_connection.cursor()
     (cache_before,) = cursor.execute("PRAGMA cache_size").fetchone()
-    interval = sys.getswitchinterval()
     data = ("\r\n".join([HEADER, *many_rows(30)]) + "\r\n").encode()
     import_incidents(session, data, "a.csv", "police-uk", None)
     cursor = session.connection().connection.dbapi_connection.cursor()
     assert cursor.execute("PRAGMA cache_size").fetchone() == (cache_before,)
-    assert sys.getswitchinterval() == interval

@@ -13,15 +13,11 @@ import calendar
 import csv
 import hashlib
 import io
-import queue
 import re
 import sqlite3
-import sys
-import threading
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -83,8 +79,6 @@ BATCH = 2000  # PostgreSQL: rows per batch
 # rose), and whole incident statements per batch handed to the writer.
 _SQLITE_MAX_VARIABLES = 32_766
 _STATEMENTS_PER_BATCH = 3
-# While a writer thread runs: how long a thread waiting for the GIL waits before asking.
-_IMPORT_SWITCH_INTERVAL_S = 0.0005
 # SQLite page cache during an import, in KiB (the default is 2 MiB): used only as needed.
 _SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 
@@ -156,7 +150,8 @@ class _PoliceUkParser:
     a snap point, so each distinct raw value is checked and converted once per parser
     (the importer keeps one per file) rather than once per row. The importer's parser
     also puts the month's middle in its stored form, finds the premises near each
-    distinct point once (`near`), and ends each row with the run's columns (`tail`).
+    distinct point once (`near`). Rows hold only what varies from row to row
+    (_POLICE_UK_ROW); the rest is the same for the whole run (see _tables).
     """
 
     def __init__(
@@ -164,12 +159,10 @@ class _PoliceUkParser:
         occurrences: Counter[str] | None = None,
         time: Callable[[datetime], Any] | None = None,
         near: Callable[[float, float], list[tuple[int, float]]] | None = None,
-        tail: tuple[Any, Any, Any, Any] = (None, None, None, None),
     ) -> None:
         self.occurrences: Counter[str] = Counter() if occurrences is None else occurrences
         self._time = time
         self._near = near
-        self._authority_id, self._run_id, self._created_by_id, self._created_at = tail
         self._types: dict[str, str] = {}
         self._months: dict[str, tuple[str, Any]] = {}
         self._points: dict[tuple[str, str], _Point] = {}
@@ -178,7 +171,7 @@ class _PoliceUkParser:
     def parse(
         self, values: list[str], incident_id: int = 0
     ) -> tuple[tuple[Any, ...], list[tuple[int, float]]]:
-        """The row in INSERT_COLUMNS order (with `incident_id`), and the premises near its
+        """The row in _POLICE_UK_ROW order (with `incident_id`), and the premises near its
         point (empty without `near`); raise RowRejected with the reason. The checks run
         in this order: field count, crime type, month, coordinates, Crime ID."""
         if len(values) != 12:  # len(POLICE_UK_COLUMNS)
@@ -253,13 +246,10 @@ class _PoliceUkParser:
             source_ref = f"asb-{digest}-{seen}"
         row = (
             incident_id,
-            "police-uk",
             source_ref,
-            None,
             month,
             counted,
             crime_type,
-            "",
             location[:300],
             lat,
             lon,
@@ -268,10 +258,6 @@ class _PoliceUkParser:
             outcome.strip()[:200],
             reporting_force,
             context.strip(),
-            self._authority_id,
-            self._run_id,
-            self._created_by_id,
-            self._created_at,
         )
         return row, nearby
 
@@ -285,7 +271,8 @@ def parse_police_uk(values: list[str], occurrences: Counter[str]) -> tuple[Any, 
     """One data.police.uk row as an incident row (in ROW_FIELDS order); raise
     RowRejected with the reason. `occurrences` counts identical ASB rows across calls."""
     row, _nearby = _PoliceUkParser(occurrences).parse(values)
-    return row[1:16]
+    _id, ref, month, counted, category, location, lat, lon, *rest = row
+    return ("police-uk", ref, None, month, counted, category, "", location, lat, lon, *rest)
 
 
 def parse_generic(record: dict[str, str]) -> tuple[tuple[Any, ...], dict[str, str]]:
@@ -361,23 +348,87 @@ INSERT_COLUMNS = (
     "created_by_id",
     "created_at",
 )
-LINK_COLUMNS = ("premises_id", "incident_id", "status", "method", "distance_m", "created_at")
 # What a parser produces, in this order: source … context.
 ROW_FIELDS = INSERT_COLUMNS[1:16]
-_ROW_REF, _ROW_LAT, _ROW_LON = 2, 9, 10  # in INSERT_COLUMNS rows
 _REF, _OCCURRED, _COUNTED, _LAT, _LON = 1, 2, 4, 8, 9  # in ROW_FIELDS rows
-_REJECTION_COLUMNS = ("run_id", "line_number", "reason", "raw")
+# The incident columns a police-uk row carries; the others are the same for every row.
+_POLICE_UK_ROW = (
+    "id",
+    "source_ref",
+    "month",
+    "counted_at",
+    "category",
+    "location_text",
+    "latitude",
+    "longitude",
+    "lsoa_code",
+    "lsoa_name",
+    "outcome",
+    "reported_by",
+    "context",
+)
+_ROW_REF = 1  # the source reference, in the rows of either layout
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How rows go into one table: the columns each row carries, then the columns whose
+    value is the same for every row of the run. SQLite binds those once per statement
+    rather than once per row (fewer values to build, pass and copy)."""
+
+    name: str
+    columns: tuple[str, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def fixed_values(self) -> tuple[Any, ...]:
+        """The fixed columns' values, in order."""
+        return tuple(value for _, value in self.fixed)
+
+
+def _tables(fmt: str, run_id: int, actor_id: int | None, now_value: Any) -> tuple[_Table, _Table]:
+    """The incident and link layouts of one run."""
+    run = (
+        ("authority_id", None),
+        ("import_run_id", run_id),
+        ("created_by_id", actor_id),
+        ("created_at", now_value),
+    )
+    if fmt == "police-uk":
+        # data.police.uk gives no time or description, and only proximity suggestions.
+        fixed = (("source", "police-uk"), ("occurred_at", None), ("description", ""), *run)
+        return (
+            _Table("incidents", _POLICE_UK_ROW, fixed),
+            _Table(
+                "premises_incident_links",
+                ("premises_id", "incident_id", "distance_m"),
+                (("status", "suggested"), ("method", "proximity"), ("created_at", now_value)),
+            ),
+        )
+    return (
+        _Table("incidents", ("id", *ROW_FIELDS[1:]), (("source", "rms"), *run)),
+        _Table(
+            "premises_incident_links",
+            ("premises_id", "incident_id", "status", "method", "distance_m"),
+            (("created_at", now_value),),
+        ),
+    )
+
+
+_REJECTIONS = _Table("incident_import_rejections", ("run_id", "line_number", "reason", "raw"))
 
 
 class _BulkWriter:
     """Raw-driver writes for the import's hot path: id allocation, existence checks,
     batch inserts. Timestamps are adapted the way SQLAlchemy stores them.
 
-    SQLite gets multi-row INSERT statements as large as its variable limit allows: SQLite
-    then runs a whole chunk of rows in one call, with the GIL released, instead of one
-    call per row that each has to win the GIL back (see _WriterThread). Batches are cut
-    so that incidents fill whole statements; link rows left over wait for the next batch,
-    and finish() writes whatever is left.
+    SQLite gets multi-row INSERT statements as large as its variable limit allows, with
+    the run's fixed columns bound once per statement: SQLite then takes a chunk of rows
+    in one call instead of one driver round trip per row. Batches are cut so that
+    incidents fill whole statements; link rows left over wait for the next batch, and
+    finish() writes whatever is left. (A writer thread overlapping parsing was tried and
+    dropped: on a busy two-core machine the GIL hand-over after every statement cost
+    more than the overlap gained.)
     """
 
     def __init__(self, session: Session) -> None:
@@ -392,20 +443,22 @@ class _BulkWriter:
         self._next_id: int | None = None
         self._statements: dict[tuple[str, int], str] = {}
         self._cache_size: int | None = None
+        self._variables = (
+            min(_SQLITE_MAX_VARIABLES, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+            if self.sqlite
+            else 0
+        )
         self._incidents: list[tuple[Any, ...]] = []
         self._links: list[tuple[Any, ...]] = []
+        self.incident_table = self.link_table = _REJECTIONS  # set by use()
+        self.batch_rows = BATCH
+
+    def use(self, incidents: _Table, links: _Table) -> None:
+        """The layouts of this run's incident and link rows. SQLite: a batch is three
+        whole multi-row incident statements."""
+        self.incident_table, self.link_table = incidents, links
         if self.sqlite:
-            variables = min(
-                _SQLITE_MAX_VARIABLES, dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-            )
-            self._per_statement = {
-                "incidents": max(1, variables // len(INSERT_COLUMNS)),
-                "premises_incident_links": max(1, variables // len(LINK_COLUMNS)),
-            }
-            self.batch_rows = self._per_statement["incidents"] * _STATEMENTS_PER_BATCH
-        else:
-            self._per_statement = {}
-            self.batch_rows = BATCH
+            self.batch_rows = self._per_statement(incidents) * _STATEMENTS_PER_BATCH
 
     def time(self, moment: datetime | None) -> Any:
         """A UTC datetime as this driver stores it in our naive-UTC columns."""
@@ -472,38 +525,60 @@ class _BulkWriter:
             found.update(r[0] for r in self.cursor.fetchall())
         return found
 
-    def _statement(self, table: str, columns: tuple[str, ...], rows: int) -> str:
-        key = (table, rows)
+    def _per_statement(self, table: _Table) -> int:
+        """SQLite: rows per multi-row INSERT within the variable limit."""
+        return max(1, (self._variables - len(table.fixed)) // len(table.columns))
+
+    def _statement(self, table: _Table, rows: int) -> str:
+        """INSERT for `rows` rows (SQLite: numbered variables, the fixed columns' first and
+        shared by every row), or with rows == 0 the one-row form for executemany, whose
+        rows carry the fixed values at the end."""
+        key = (table.name, rows)
         sql = self._statements.get(key)
         if sql is None:
-            values = "(" + ", ".join([self.mark] * len(columns)) + ")"
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([values] * rows)}"  # noqa: S608 - our names
+            names = ", ".join((*table.columns, *(name for name, _ in table.fixed)))
+            width, fixed = len(table.columns), len(table.fixed)
+            if rows == 0:
+                groups = ["(" + ", ".join([self.mark] * (width + fixed)) + ")"]
+            else:
+                shared = [f"?{n}" for n in range(1, fixed + 1)]
+                groups = [
+                    "("
+                    + ", ".join([*(f"?{start + n}" for n in range(1, width + 1)), *shared])
+                    + ")"
+                    for start in range(fixed, fixed + rows * width, width)
+                ]
+            sql = f"INSERT INTO {table.name} ({names}) VALUES {', '.join(groups)}"  # noqa: S608 - our names
             # The same string object every time: the driver's statement cache hits cheaply.
             self._statements[key] = sql
         return sql
 
-    def _insert_whole(
-        self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
-    ) -> int:
+    def _executemany(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            fixed = table.fixed_values
+            self.cursor.executemany(
+                self._statement(table, 0), [row + fixed for row in rows] if fixed else rows
+            )
+
+    def _insert_whole(self, table: _Table, rows: list[tuple[Any, ...]]) -> int:
         """Insert as many rows as fill whole multi-row statements; how many that was."""
-        per = self._per_statement.get(table)
-        if per is None:  # PostgreSQL: one executemany (psycopg pipelines it)
-            if rows:
-                self.cursor.executemany(self._statement(table, columns, 1), rows)
+        if not self.sqlite:  # PostgreSQL: one executemany (psycopg pipelines it)
+            self._executemany(table, rows)
             return len(rows)
+        per = self._per_statement(table)
         whole = len(rows) - len(rows) % per
         if whole:
-            sql = self._statement(table, columns, per)
+            sql = self._statement(table, per)
+            fixed = table.fixed_values
             for start in range(0, whole, per):
-                self.cursor.execute(sql, list(chain.from_iterable(rows[start : start + per])))
+                self.cursor.execute(sql, [*fixed, *chain.from_iterable(rows[start : start + per])])
         return whole
 
-    def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
         """Insert every row: whole multi-row statements, then the rest with executemany (so
         only two statements per table are ever prepared)."""
-        whole = self._insert_whole(table, columns, rows)
-        if whole < len(rows):
-            self.cursor.executemany(self._statement(table, columns, 1), rows[whole:])
+        whole = self._insert_whole(table, rows)
+        self._executemany(table, rows[whole:])
 
     def write_batch(self, incidents: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> None:
         """Insert a batch of incident rows and their link rows, in whole statements; the
@@ -511,18 +586,18 @@ class _BulkWriter:
         (the foreign key is checked at once); both lists are in incident id order."""
         self._incidents += incidents
         self._links += links
-        done = self._insert_whole("incidents", INSERT_COLUMNS, self._incidents)
+        done = self._insert_whole(self.incident_table, self._incidents)
         del self._incidents[:done]
         ready = len(self._links)
         if self._incidents:
             ready = bisect_left(self._links, self._incidents[0][0], key=itemgetter(1))
-        done = self._insert_whole("premises_incident_links", LINK_COLUMNS, self._links[:ready])
+        done = self._insert_whole(self.link_table, self._links[:ready])
         del self._links[:done]
 
     def finish(self) -> None:
         """Insert what write_batch() left over."""
-        self.insert("incidents", INSERT_COLUMNS, self._incidents)
-        self.insert("premises_incident_links", LINK_COLUMNS, self._links)
+        self.insert(self.incident_table, self._incidents)
+        self.insert(self.link_table, self._links)
         self._incidents, self._links = [], []
 
     def enlarge_cache(self) -> None:
@@ -541,106 +616,12 @@ class _BulkWriter:
             self.cursor.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
             self._cache_size = None
 
-    def usable_from_another_thread(self) -> bool:
-        """Whether a writer thread may use this connection: an SQLite connection refuses
-        other threads unless opened with check_same_thread=False (make_engine's is)."""
-        if not self.sqlite:
-            return False
-        outcome: list[bool] = []
-
-        def probe() -> None:
-            try:
-                self.dbapi.execute("SELECT 1").close()
-                outcome.append(True)
-            except sqlite3.ProgrammingError:
-                outcome.append(False)
-
-        thread = threading.Thread(target=probe, name="incident-import-probe")
-        thread.start()
-        thread.join()
-        return outcome == [True]
-
-
-_Job = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]
-
-
-class _WriterThread:
-    """Writes batches of incident and link rows on a second thread while the importing
-    thread parses the next rows: sqlite3 releases the GIL while SQLite runs a statement,
-    so on two cores parsing and inserting overlap. Between start and close() only this
-    thread uses the connection. A failed write stops the import: submit() raises it, and
-    close() returns it."""
-
-    def __init__(
-        self, write: Callable[[list[tuple[Any, ...]], list[tuple[Any, ...]]], None]
-    ) -> None:
-        self._write = write
-        # A few batches ahead at most: enough to keep the writer busy, bounded memory.
-        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=4)
-        self._error: Exception | None = None
-        self._thread = threading.Thread(
-            target=self._run, name="incident-import-writer", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            if self._error is None:  # after a failure only drain, so submit() never blocks
-                try:
-                    self._write(*job)
-                except Exception as error:  # noqa: BLE001 - handed to the importing thread
-                    self._error = error
-
-    def submit(self, incidents: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> None:
-        """Queue a batch (waits while the writer is a few batches behind)."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put((incidents, links))
-
-    def close(self) -> Exception | None:
-        """Wait until every queued batch is written; the writer's error, if any."""
-        self._queue.put(None)
-        self._thread.join()
-        return self._error
-
-
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-@contextmanager
-def _prompt_gil_handover() -> Iterator[None]:
-    """A short GIL switch interval while an import's writer thread runs.
-
-    After each statement the writer needs the GIL back, and by default it waits up to
-    5 ms for the parsing thread to let go; that wait, once per statement, would cost
-    more than the statement. The interval is process-wide, so it is counted: the last
-    import to finish restores the previous value."""
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, _IMPORT_SWITCH_INTERVAL_S))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)
-
 
 class _Linker:
     """Links new incidents to premises: confirmed by licence number or UPRN, suggested by
     proximity. The grid is built once per import, and since data.police.uk positions are
-    shared snap points, each distinct point is looked up once. load() reads everything
-    from the database up front, so linking needs no queries while a writer thread owns
-    the connection."""
+    shared snap points, each distinct point is looked up once. load() reads what linking
+    needs up front, so the row loop sends the database nothing but inserts."""
 
     def __init__(self, session: Session, radius_m: float) -> None:
         self.session = session
@@ -702,11 +683,57 @@ class _Linker:
         return None
 
 
-def _rows(text: str, fmt: str) -> tuple[list[str], Any]:
-    """The checked header and a csv reader positioned after it (as csvfiles.read_rows
-    reads, without a wrapper object per row: the import tracks line numbers itself)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, [])
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on (the header is line 1), exactly as
+    csv.reader over io.StringIO(text, newline="") reads them and csvfiles.read_rows
+    numbers them, but cheaper for the common case.
+
+    A line without a quote character is split on commas directly (csv.reader would give
+    the same fields); a line with one, and every line after it that its quoted field
+    spans, goes through csv.reader. Lines are split on "\\n" when every CR is part of a
+    CRLF; a file with a lone CR (which also ends a line) is read by csv.reader throughout.
+    This also avoids io.StringIO, which holds a copy of the whole text at four bytes a
+    character.
+    """
+    if text.count("\r") != text.count("\r\n"):
+        reader = csv.reader(io.StringIO(text, newline=""))
+        line_end = 0
+        for values in reader:
+            yield line_end + 1, values
+            line_end = reader.line_num
+        return
+    lines = text.split("\n")
+    last = lines.pop()  # after the final "\n": "" or a last line that has no line break
+    ended = len(lines)  # lines 1..ended had a "\n"
+    if last:
+        lines.append(last)
+    limit = csv.field_size_limit()  # csv.reader refuses longer fields: let it
+    pieces = iter(lines)
+    number = 0
+    for piece in pieces:
+        number += 1
+        if '"' not in piece and len(piece) <= limit:
+            if piece and piece[-1] == "\r":
+                piece = piece[:-1]
+            yield number, piece.split(",") if piece else []
+            continue
+        start = number
+
+        def with_breaks(first: str) -> Iterator[str]:
+            nonlocal number
+            yield first + "\n" if number <= ended else first
+            for following in pieces:
+                number += 1
+                yield following + "\n" if number <= ended else following
+
+        values = next(csv.reader(with_breaks(piece)), [])
+        yield start, values
+
+
+def _rows(text: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The checked header, and the records after it with their line numbers."""
+    records = _records(text)
+    _line, header = next(records, (1, []))
     clean = [h.strip().lstrip("\ufeff") for h in header]
     if fmt == "police-uk":
         if tuple(clean) != POLICE_UK_COLUMNS:
@@ -724,7 +751,7 @@ def _rows(text: str, fmt: str) -> tuple[list[str], Any]:
                 {"incident_file": "The file must have the generic layout's columns"},
             )
         clean = lowered
-    return clean, reader
+    return clean, records
 
 
 def import_incidents(
@@ -740,7 +767,7 @@ def import_incidents(
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}")
     text = decode_text(data)
     has_nul = "\x00" in text  # checked per row only when the file holds one at all
-    header, reader = _rows(text, fmt)
+    header, records = _rows(text, fmt)
     run = IncidentImportRun(
         file_name=file_name[:255],
         sha256=hashlib.sha256(data).hexdigest(),
@@ -752,27 +779,16 @@ def import_incidents(
     writer = _BulkWriter(session)
     linker = _Linker(session, radius_m)
     linker.load(by_hints=fmt != "police-uk")
-    spec = _Import(reader, header, fmt, has_nul, run.id, actor.id if actor else None)
+    spec = _Import(records, header, fmt, has_nul, run.id, actor.id if actor else None)
+    writer.use(*_tables(fmt, run.id, spec.actor_id, writer.time(datetime.now(UTC))))
     # Duplicates of rows already held: from memory when the table holds no more of this
     # source's references than about twice the file's lines, else asked batch by batch.
     held = writer.held_refs(spec.source, 2 * text.count("\n") + 10_000)
     writer.enlarge_cache()
     try:
-        if held is not None and writer.usable_from_another_thread():
-            # Nothing to ask the database between batches: a writer thread can own the
-            # connection while this thread parses.
-            with _prompt_gil_handover():
-                background = _WriterThread(writer.write_batch)
-                try:
-                    result, rejections = _import_rows(spec, writer, linker, held, background)
-                finally:
-                    failure = background.close()
-            if failure is not None:
-                raise failure
-        else:
-            result, rejections = _import_rows(spec, writer, linker, held, None)
+        result, rejections = _import_rows(spec, writer, linker, held)
         writer.finish()
-        writer.insert("incident_import_rejections", _REJECTION_COLUMNS, rejections)
+        writer.insert(_REJECTIONS, rejections)
     finally:
         writer.restore_cache()
 
@@ -808,7 +824,7 @@ def import_incidents(
 class _Import:
     """What the row loop needs to know about the file and the run."""
 
-    reader: Any  # a csv reader positioned after the header
+    records: Iterator[tuple[int, list[str]]]  # (line number, fields) after the header
     header: list[str]
     fmt: str
     has_nul: bool
@@ -826,18 +842,15 @@ def _import_rows(
     writer: _BulkWriter,
     linker: _Linker,
     held: set[str] | None,
-    background: _WriterThread | None,
 ) -> tuple[IncidentImportResult, list[tuple[Any, ...]]]:
-    """Read, check, dedupe, number and link every row, handing batches of rows to the
-    writer thread (or writing them here). `held`: the source's references already in the
+    """Read, check, dedupe, number and link every row, writing them batch by batch.
+    `held`: the source's references already in the
     table, or None to ask the table batch by batch. Returns the counts and the rejected
     rows to store."""
     result = IncidentImportResult(run_id=spec.run_id)
-    reader, header, time, near = spec.reader, spec.header, writer.time, linker.near
-    now_value = time(datetime.now(UTC))
-    tail = (None, spec.run_id, spec.actor_id, now_value)  # authority, run, by, at
+    header, time, near = spec.header, writer.time, linker.near
     police_uk = spec.fmt == "police-uk"
-    parse = _PoliceUkParser(time=time, near=near, tail=tail).parse
+    parse = _PoliceUkParser(time=time, near=near).parse
     probing = held is None
     seen_refs: set[str] = set() if held is None else held  # grows with the file's own
     batch_rows = writer.batch_rows
@@ -856,27 +869,37 @@ def _import_rows(
             raise RowRejected(f"the row has {len(values)} fields; the header has {len(header)}")
         parsed, hints = parse_generic(dict(zip(header, values, strict=True)))
         occurred = parsed[_OCCURRED]
-        row = (incident_id, *parsed[:2], time(occurred) if occurred else None, parsed[3],
-               time(parsed[_COUNTED]), *parsed[5:], *tail)  # fmt: skip
+        row = (incident_id, parsed[_REF], time(occurred) if occurred else None, parsed[3],
+               time(parsed[_COUNTED]), *parsed[5:])  # fmt: skip
         confirmed = linker.premises_for(hints)
         lat, lon = parsed[_LAT], parsed[_LON]
         nearby = near(lat, lon) if confirmed is None and lat is not None and lon is not None else []
         return row, confirmed, nearby
 
-    def hand_over() -> None:
-        nonlocal incident_rows, link_rows
-        result.created += len(incident_rows)
-        if background is not None:
-            background.submit(incident_rows, link_rows)
-            incident_rows, link_rows = [], []  # the writer thread has these now
+    def add_links(
+        incident_id: int, confirmed: tuple[int, str] | None, nearby: list[tuple[int, float]]
+    ) -> None:
+        nonlocal linked, suggested
+        if police_uk:  # only suggestions: status, method and time are fixed columns
+            for premises_id, distance in nearby:
+                link_rows.append((premises_id, incident_id, distance))
         else:
-            writer.write_batch(incident_rows, link_rows)
-            incident_rows.clear()
-            link_rows.clear()
+            if confirmed:
+                link_rows.append((confirmed[0], incident_id, "confirmed", confirmed[1], None))
+                linked += 1
+            for premises_id, distance in nearby:
+                link_rows.append((premises_id, incident_id, "suggested", "proximity", distance))
+        suggested += len(nearby)
+
+    def hand_over() -> None:
+        result.created += len(incident_rows)
+        writer.write_batch(incident_rows, link_rows)
+        incident_rows.clear()
+        link_rows.clear()
 
     def flush_pending() -> None:
         """Probing: drop rows the table already holds, number the rest, hand them over."""
-        nonlocal duplicate, linked, suggested
+        nonlocal duplicate
         held_now = writer.existing_refs(spec.source, [row[_ROW_REF] for row, _, _ in pending])
         fresh = [item for item in pending if item[0][_ROW_REF] not in held_now]
         duplicate += len(pending) - len(fresh)
@@ -884,23 +907,11 @@ def _import_rows(
             writer.reserve_ids(len(fresh)), fresh, strict=True
         ):
             incident_rows.append((incident_id, *row[1:]))
-            if confirmed:
-                link_rows.append(
-                    (confirmed[0], incident_id, "confirmed", confirmed[1], None, now_value)
-                )
-                linked += 1
-            for premises_id, distance in nearby:
-                link_rows.append(
-                    (premises_id, incident_id, "suggested", "proximity", distance, now_value)
-                )
-            suggested += len(nearby)
+            add_links(incident_id, confirmed, nearby)
         pending.clear()
         hand_over()
 
-    line_end = reader.line_num
-    for values in reader:
-        line_number = line_end + 1  # where this record starts (a quoted field may span lines)
-        line_end = reader.line_num
+    for line_number, values in spec.records:
         # The same test as any(value.strip() for value in values), without a generator.
         if not "".join(values).strip():
             continue  # a blank line is not a row (spreadsheets leave them at the end)
@@ -930,12 +941,8 @@ def _import_rows(
             continue
         # The hot path: the row already carries its id.
         incident_rows.append(row)
-        if confirmed:
-            link_rows.append((confirmed[0], next_id, "confirmed", confirmed[1], None, now_value))
-            linked += 1
-        for premises_id, distance in nearby:
-            link_rows.append((premises_id, next_id, "suggested", "proximity", distance, now_value))
-        suggested += len(nearby)
+        if nearby or confirmed:
+            add_links(next_id, confirmed, nearby)
         next_id += 1
         if len(incident_rows) >= batch_rows:
             hand_over()
