@@ -78,7 +78,8 @@ BATCH = 2000  # PostgreSQL: rows per batch
 # SQLite: variables per multi-row INSERT (the limit of builds before 3.32, when the default
 # rose), and whole incident statements per batch handed to the writer.
 _SQLITE_MAX_VARIABLES = 32_766
-_STATEMENTS_PER_BATCH = 3
+_SQLITE_ROWS_PER_STATEMENT = 400
+_STATEMENTS_PER_BATCH = 20
 # SQLite page cache during an import, in KiB (the default is 2 MiB): used only as needed.
 _SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 
@@ -526,8 +527,11 @@ class _BulkWriter:
         return found
 
     def _per_statement(self, table: _Table) -> int:
-        """SQLite: rows per multi-row INSERT within the variable limit."""
-        return max(1, (self._variables - len(table.fixed)) // len(table.columns))
+        """SQLite: rows per multi-row INSERT, within the variable limit and at most
+        _SQLITE_ROWS_PER_STATEMENT (preparing a statement of numbered variables costs time
+        that grows with the square of its length: 2.6 s for 2,500 rows, 80 ms for 500)."""
+        fit = (self._variables - len(table.fixed)) // len(table.columns)
+        return max(1, min(fit, _SQLITE_ROWS_PER_STATEMENT))
 
     def _statement(self, table: _Table, rows: int) -> str:
         """INSERT for `rows` rows (SQLite: numbered variables, the fixed columns' first and
