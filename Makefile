@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 5000
 
-.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck clean screenshots
+.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck security clean screenshots
 
 setup: $(VENV)/.installed assets
 
@@ -66,6 +66,12 @@ test-postgres: setup
 # README screenshots of the demo in Debian's Chromium (docs/screenshots/*.png).
 screenshots: setup
 	$(BIN)/python scripts/screenshots.py
+
+# Static security checks of our code (bandit, medium severity and up). pip-audit needs a
+# vulnerability database (PyPI's JSON API or OSV) that this build network cannot reach;
+# run `pip-audit -r constraints.txt` where it can.
+security: setup
+	$(BIN)/bandit -q -r licensing -ll
 
 lint: setup
 	$(BIN)/ruff check licensing tests migrations $(wildcard benchmarks) scripts config.py wsgi.py

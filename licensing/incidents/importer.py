@@ -520,7 +520,7 @@ class _BulkWriter:
             chunk = refs[start : start + 500]
             marks = ", ".join([self.mark] * len(chunk))
             self.cursor.execute(
-                f"SELECT source_ref FROM incidents WHERE source = {self.mark} AND source_ref IN ({marks})",  # noqa: S608 - placeholders only
+                f"SELECT source_ref FROM incidents WHERE source = {self.mark} AND source_ref IN ({marks})",  # noqa: S608 (placeholders only)  # nosec B608
                 (source, *chunk),
             )
             found.update(r[0] for r in self.cursor.fetchall())
@@ -552,7 +552,7 @@ class _BulkWriter:
                     + ")"
                     for start in range(fixed, fixed + rows * width, width)
                 ]
-            sql = f"INSERT INTO {table.name} ({names}) VALUES {', '.join(groups)}"  # noqa: S608 - our names
+            sql = f"INSERT INTO {table.name} ({names}) VALUES {', '.join(groups)}"  # noqa: S608 (our names)  # nosec B608
             # The same string object every time: the driver's statement cache hits cheaply.
             self._statements[key] = sql
         return sql
