@@ -30,6 +30,16 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    # Flask-Login's remember-me cookie (not issued today) gets the same protection.
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    # A signed-in session ends after this many minutes without a page request, and this
+    # many hours after sign-in whatever the activity.
+    SESSION_IDLE_MINUTES = 30
+    SESSION_ABSOLUTE_HOURS = 12
+    # Strict-Transport-Security max-age in seconds; 0 sends no HSTS header.
+    HSTS_SECONDS = 0
     # A GOV.UK bank-holidays.json file; when set it wins over the `holidays` package.
     BANK_HOLIDAYS_FILE: str | None = None
     PAGE_SIZE = 25
@@ -58,6 +68,8 @@ class Config:
     EVIDENCE_DIR = str(INSTANCE_DIR / "evidence")
     # Uploads of documents and photos larger than this are refused.
     ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
+    # `licensing retention run` deletes incidents linked to no premises once older than this.
+    RETENTION_UNLINKED_INCIDENT_MONTHS = 24
     # The map's background tiles (a Leaflet URL template) and the credit they require.
     # The map still draws its markers, and the table below it, when no tile loads.
     MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -86,8 +98,12 @@ class Config:
             "ALERT_DIGEST_HOUR",
             "EVIDENCE_DIR",
             "ATTACHMENT_MAX_BYTES",
+            "RETENTION_UNLINKED_INCIDENT_MONTHS",
             "MAP_TILE_URL",
             "MAP_TILE_ATTRIBUTION",
+            "SESSION_IDLE_MINUTES",
+            "SESSION_ABSOLUTE_HOURS",
+            "HSTS_SECONDS",
         ):
             value = os.environ.get(name)
             if value:
@@ -113,6 +129,8 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = 31536000
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:

@@ -12,7 +12,7 @@ from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 
 from config import INSTANCE_DIR, load_config
-from licensing import db
+from licensing import db, security
 
 csrf = CSRFProtect()
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     WTFormsHelpers(app)
     csrf.init_app(app)
     db.init_app(app)
+    security.init_app(app)
 
     from licensing import templating
     from licensing.api import api_bp

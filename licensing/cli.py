@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -62,6 +63,7 @@ def register_commands(app: Flask) -> None:
     from licensing.demo import demo_group
     from licensing.evidence.cli import bundles_group
     from licensing.incidents.cli import incidents_group
+    from licensing.maintenance.cli import backup_command, restore_command, retention_group
     from licensing.notifications.cli import scheduler_group
 
     app.cli.add_command(db_group)
@@ -74,6 +76,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(incidents_group)
     app.cli.add_command(scheduler_group)
     app.cli.add_command(bundles_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    app.cli.add_command(retention_group)
 
 
 @click.group("db")
@@ -151,16 +156,90 @@ def tokens_group() -> None:
 @tokens_group.command("create")
 @click.argument("email")
 @click.option("--label", default="", help="What the token is for")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="read, ingest or workflow; repeat or comma-separate. Default: all three",
+)
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1),
+    default=90,
+    show_default=True,
+    help="Days until the token expires",
+)
 @with_appcontext
-def tokens_create(email: str, label: str) -> None:
+def tokens_create(email: str, label: str, scopes: tuple[str, ...], expires_days: int) -> None:
     """Print a new API token for EMAIL, alone on stdout. It is shown only once."""
-    from licensing.auth.services import create_token
+    from licensing.auth.services import issue_token
 
     try:
-        token = create_token(get_session(), email, label)
+        record, token = issue_token(
+            get_session(),
+            email,
+            label,
+            scopes=scopes or None,
+            expires_in=timedelta(days=expires_days),
+        )
     except DomainError as error:
         _fail(error)
     click.echo(token)
+    click.echo(
+        f"Token {record.id} for {record.user.email}: scopes {record.scopes}; "
+        f"expires {record.expires_at:%Y-%m-%d %H:%M} UTC. It is shown only once.",
+        err=True,
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+
+@tokens_group.command("list")
+@click.argument("email", required=False)
+@with_appcontext
+def tokens_list(email: str | None) -> None:
+    """List API tokens (all, or EMAIL's): id, user, label, scopes, created, expires, last
+    used, revoked. Times are UTC. The tokens themselves are never stored or shown."""
+    from licensing.auth.services import list_tokens
+
+    try:
+        records = list_tokens(get_session(), email)
+    except DomainError as error:
+        _fail(error)
+    columns = ("id", "user", "label", "scopes", "created", "expires", "last_used", "revoked")
+    click.echo("\t".join(columns))
+    for record in records:
+        row = (
+            str(record.id),
+            record.user.email,
+            record.label or "-",
+            ",".join(record.scopes.split()),
+            _when(record.created_at),
+            _when(record.expires_at),
+            _when(record.last_used_at),
+            _when(record.revoked_at),
+        )
+        click.echo("\t".join(value.replace("\t", " ").replace("\n", " ") for value in row))
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id: int) -> None:
+    """Revoke the API token with id TOKEN_ID (from `licensing tokens list`) at once."""
+    from licensing.auth.services import revoke_token
+
+    try:
+        record, revoked = revoke_token(get_session(), token_id)
+    except DomainError as error:
+        _fail(error)
+    if revoked:
+        click.echo(f"Revoked token {record.id} of {record.user.email}")
+    else:
+        click.echo(f"Token {record.id} was already revoked at {_when(record.revoked_at)} UTC")
 
 
 @click.group("premises")

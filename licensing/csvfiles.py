@@ -67,6 +67,19 @@ def read_rows(text: str) -> tuple[list[str], Iterator[CsvRow]]:
     return header, rows()
 
 
+def unreadable_csv(error: csv.Error, after_line: int | None = None) -> str:
+    """Why a file cannot be read as CSV, for the person who uploaded it. A field longer
+    than the csv module's limit (a hostile or broken file: a 50 MB line, say) is refused
+    by the reader before it is held in memory as a field, and said so plainly."""
+    where = f" after line {after_line}" if after_line is not None else ""
+    if "field larger than field limit" in str(error):
+        return (
+            f"The file cannot be read as CSV{where}: a field is longer than "
+            f"{csv.field_size_limit():,} characters"
+        )
+    return f"The file cannot be read as CSV{where}: {error}"
+
+
 def safe_cell(value: object) -> object:
     """Neutralise a text cell a spreadsheet would treat as a formula; numbers pass."""
     if value is None:

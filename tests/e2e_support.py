@@ -54,10 +54,13 @@ def chromium_path() -> str:
 
 @contextmanager
 def browser_page(playwright, base_url: str):  # type: ignore[no-untyped-def]
-    """A fresh headless Chromium page whose relative URLs go to `base_url`."""
+    """A fresh headless Chromium page whose relative URLs go to `base_url`.
+
+    It bypasses the Content Security Policy so that tests may inject their own scripts
+    (axe-core); tests/test_e2e_csp.py browses under the policy itself."""
     browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     try:
-        context = browser.new_context(base_url=base_url)
+        context = browser.new_context(base_url=base_url, bypass_csp=True)
         page = context.new_page()
         yield page
         context.close()

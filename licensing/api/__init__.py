@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from licensing.auth.models import User
-from licensing.auth.services import user_for_token
+from licensing.auth.models import API_SCOPES, User
+from licensing.auth.services import live_token
 from licensing.db import get_session
 from licensing.errors import DomainError, ValidationFailed
 
@@ -23,18 +26,78 @@ def error_response(status: int, code: str, message: str, **extra: object) -> tup
     return jsonify(body), status
 
 
+REALM = 'Bearer realm="licensing"'
+_SCOPE_ATTRIBUTE = "required_scope"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def requires_scope(scope: str) -> Callable[[View], View]:
+    """Declare the token scope an API view needs (`read`, `ingest` or `workflow`).
+
+    Every API view must declare one: `require_token` refuses a view that does not, and
+    tests/test_api_tokens.py fails on it. The view is returned unchanged, so the
+    decorator may sit above or below the route decorator."""
+    if scope not in API_SCOPES:
+        raise ValueError(f"Unknown scope {scope!r}: scopes are {', '.join(API_SCOPES)}")
+
+    def declare(view: View) -> View:
+        setattr(view, _SCOPE_ATTRIBUTE, scope)
+        return view
+
+    return declare
+
+
+def required_scope(endpoint: str | None) -> str | None:
+    """The scope an endpoint declared, or None when it declared none."""
+    view = current_app.view_functions.get(endpoint or "")
+    scope = getattr(view, _SCOPE_ATTRIBUTE, None)
+    return scope if scope in API_SCOPES else None
+
+
 @api_bp.before_request
 def require_token() -> ResponseReturnValue | None:
-    """Every API route needs a live bearer token; the session cookie is never accepted."""
+    """Every API route needs a live bearer token carrying the scope the route declares;
+    the session cookie is never accepted. Scopes only narrow: the views still check the
+    user's role."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    user = user_for_token(get_session(), token.strip()) if scheme.lower() == "bearer" else None
-    if user is None:
+    presented = scheme.lower() == "bearer" and bool(token.strip())
+    record = live_token(get_session(), token.strip()) if presented else None
+    if record is None:
         response, status = error_response(401, "unauthorised", "A valid bearer token is required")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="licensing"'
+        # RFC 6750: no error code when no token was sent; invalid_token when one was
+        # (unknown, expired and revoked alike, so nothing tells them apart).
+        response.headers["WWW-Authenticate"] = (
+            f'{REALM}, error="invalid_token"' if presented else REALM
+        )
         return response, status
-    g.api_user = user
+    scope = required_scope(request.endpoint)
+    if scope is None:  # deny by default: a view that declares no scope serves no one
+        current_app.logger.error("API endpoint %s declares no token scope", request.endpoint)
+        return _insufficient_scope(None)
+    if scope not in record.scope_set:
+        return _insufficient_scope(scope)
+    g.api_user = record.user
+    g.api_token = record
     return None
+
+
+def _insufficient_scope(scope: str | None) -> ResponseReturnValue:
+    if scope is None:
+        response, status = error_response(
+            403, "insufficient_scope", "This operation is not available to any token"
+        )
+        response.headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope"'
+        return response, status
+    response, status = error_response(
+        403,
+        "insufficient_scope",
+        f"This token does not carry the {scope} scope this operation needs",
+        scope=scope,
+    )
+    response.headers["WWW-Authenticate"] = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+    return response, status
 
 
 def api_user() -> User:

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
-from licensing.api import api_bp, api_user
+from licensing.api import api_bp, api_user, requires_scope
+from licensing.api.views import refuse_lone_surrogates
 from licensing.auth.models import POLICE_ROLES
 from licensing.db import get_session
 from licensing.errors import Forbidden, NotFound, ValidationFailed
@@ -55,6 +56,7 @@ def _body() -> dict[str, Any]:
         return {}
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
+    refuse_lone_surrogates(body)
     return body
 
 
@@ -97,6 +99,7 @@ def _exclusions(body: dict[str, Any]) -> dict[tuple[str, int], str]:
 
 
 @api_bp.post("/premises/<int:premises_id>/bundles")
+@requires_scope("workflow")
 def bundles_create(premises_id: int) -> ResponseReturnValue:
     """Build a draft bundle: {"from", "to", "review_kind", "statement", "exclude"}."""
     user = api_user()
@@ -141,6 +144,7 @@ def _bundle(bundle_id: int) -> Bundle:
 
 
 @api_bp.get("/bundles/<int:bundle_id>")
+@requires_scope("read")
 def bundles_show(bundle_id: int) -> ResponseReturnValue:
     """One bundle's facts and hashes (and its index as printed)."""
     bundle = _bundle(bundle_id)
@@ -169,12 +173,14 @@ def _file(bundle_id: int, kind: str, mimetype: str) -> Response:
 
 
 @api_bp.get("/bundles/<int:bundle_id>/pdf")
+@requires_scope("read")
 def bundles_pdf(bundle_id: int) -> ResponseReturnValue:
     """The bundle PDF (?copy=shared, the default, or police; council: shared only)."""
     return _file(bundle_id, "pdf", "application/pdf")
 
 
 @api_bp.get("/bundles/<int:bundle_id>/zip")
+@requires_scope("read")
 def bundles_zip(bundle_id: int) -> ResponseReturnValue:
     """The bundle ZIP: PDF, attachments, manifest.json (?copy=shared or police)."""
     return _file(bundle_id, "zip", "application/zip")
@@ -191,6 +197,7 @@ def _lock_version() -> int | None:
 
 
 @api_bp.post("/bundles/<int:bundle_id>/issue")
+@requires_scope("workflow")
 def bundles_issue(bundle_id: int) -> ResponseReturnValue:
     """Issue a draft (supervisor); {"lock_version"} optional, checked when given."""
     user = api_user()
@@ -202,6 +209,7 @@ def bundles_issue(bundle_id: int) -> ResponseReturnValue:
 
 
 @api_bp.post("/bundles/<int:bundle_id>/share")
+@requires_scope("workflow")
 def bundles_share(bundle_id: int) -> ResponseReturnValue:
     """Share an issued bundle with the premises' licensing authority (supervisor)."""
     user = api_user()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from licensing.api import api_bp, api_user
+from licensing.api import api_bp, api_user, requires_scope
 from licensing.db import get_session
 from licensing.deadlines.services import premises_deadlines
 from licensing.premises import services as premises_services
 
 
 @api_bp.get("/premises/<int:premises_id>/deadlines")
+@requires_scope("read")
 def premises_deadlines_index(premises_id: int) -> ResponseReturnValue:
     """The premises' deadlines, soonest first: kind, due (ISO date, or UTC date-time for
     hour rules), rule, status."""

@@ -9,7 +9,8 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from licensing.api import api_bp, api_user, error_response
+from licensing.api import api_bp, api_user, error_response, requires_scope
+from licensing.api.views import refuse_lone_surrogates
 from licensing.auth.models import POLICE_ROLES, Role
 from licensing.db import get_session
 from licensing.errors import Forbidden, NotFound, ValidationFailed
@@ -62,6 +63,7 @@ def _check_item(item: Any) -> None:
 
 
 @api_bp.post("/incidents")
+@requires_scope("ingest")
 def incidents_create() -> ResponseReturnValue:
     """Record one incident, or a batch {"items": [...], "atomic": false} of up to 1,000.
     Idempotent on (source, source_ref): a retry returns the incident already held."""
@@ -72,6 +74,7 @@ def incidents_create() -> ResponseReturnValue:
         body = None
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
+    refuse_lone_surrogates(body)
     session = get_session()
     user = api_user()
     if "items" not in body:
@@ -146,6 +149,7 @@ def _confirmed_premises(incident_id: int) -> list[int]:
 
 
 @api_bp.get("/premises/<int:premises_id>/incidents")
+@requires_scope("read")
 def premises_incidents(premises_id: int) -> ResponseReturnValue:
     """Incidents linked to a premises (`status` confirmed by default, or suggested)."""
     user = api_user()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from licensing.auth.models import API_SCOPES
 from licensing.deadlines.models import KINDS as DEADLINE_KINDS
 from licensing.incidents.models import CATEGORIES, LINK_METHODS, PERSON_ROLES, SOURCES
 from licensing.incidents.services import MAX_PEOPLE, PERSON_FIELD_LIMITS
@@ -17,6 +18,46 @@ from licensing.premises.models import LicenceStatus
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 JSON = "application/json"
+SCOPE_EXTENSION = "x-required-scope"
+SCOPES_DESCRIPTION = (
+    "A token from `licensing tokens create EMAIL`. Only its SHA-256 is stored; it expires "
+    "(90 days unless `--expires-days` says otherwise) and `licensing tokens revoke ID` "
+    "revokes it at once. An unknown, expired or revoked token answers 401 with "
+    '`WWW-Authenticate: Bearer error="invalid_token"`. Each token carries scopes '
+    "(all three unless `--scope` narrows it): `read` for every GET, `ingest` for "
+    "POST /api/v1/incidents, `workflow` for transitions, adding premises and building, "
+    "issuing and sharing bundles. Each operation names its scope in its security "
+    "requirement and in `x-required-scope`. A token without it answers 403 "
+    '`{"error": "insufficient_scope", "scope": SCOPE}` with '
+    '`WWW-Authenticate: Bearer error="insufficient_scope" scope="SCOPE"`. A scope never '
+    "widens what the user's role allows."
+)
+
+
+def _bearer(scope: str) -> list[dict[str, list[str]]]:
+    """The security requirement of an operation that needs `scope`."""
+    if scope not in API_SCOPES:
+        raise ValueError(f"Unknown scope {scope!r}")
+    return [{"bearerAuth": [scope]}]
+
+
+def _declare_scopes(paths: dict[str, Any]) -> dict[str, Any]:
+    """Name each operation's scope in `x-required-scope` and its description, and
+    document the 403 a token without that scope gets."""
+    for item in paths.values():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = item.get(method)
+            if operation is None:
+                continue
+            (scope,) = operation["security"][0]["bearerAuth"]
+            operation[SCOPE_EXTENSION] = scope
+            sentence = f"Needs a token with the `{scope}` scope."
+            description = operation.get("description")
+            operation["description"] = f"{description} {sentence}" if description else sentence
+            responses = operation["responses"]
+            responses.setdefault("403", _response("InsufficientScope"))
+            operation["responses"] = dict(sorted(responses.items()))
+    return paths
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -195,6 +236,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "array",
                     "items": _ref("BatchItemResult"),
                     "description": "An atomic incident batch refused: each invalid item",
+                },
+                "scope": {
+                    "type": "string",
+                    "enum": list(API_SCOPES),
+                    "description": "insufficient_scope: the scope the operation needs",
                 },
             },
             "required": ["error", "message"],
@@ -415,7 +461,7 @@ def _incident_paths() -> dict[str, Any]:
                 "the incident already held. A batch stores the valid items and reports "
                 "each invalid one; with atomic true it stores none unless all are valid "
                 "(422 with per-item results).",
-                "security": BEARER,
+                "security": _bearer("ingest"),
                 "requestBody": {
                     "required": True,
                     "content": {JSON: {"schema": _ref("IncidentSubmission")}},
@@ -459,7 +505,7 @@ def _incident_paths() -> dict[str, Any]:
                         },
                     }
                 ],
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("The linked incidents", "LinkedIncidentPage"),
                     "400": _response("BadRequest"),
@@ -508,7 +554,7 @@ def _deadline_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "premisesDeadlines",
                 "summary": "The statutory deadlines of the premises' reviews, soonest first",
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("The deadlines", "DeadlinePage"),
                     "401": _response("Unauthorised"),
@@ -633,7 +679,7 @@ def _bundle_paths() -> dict[str, Any]:
             "get": {
                 "operationId": operation,
                 "summary": summary,
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": {
                         "description": summary,
@@ -652,7 +698,7 @@ def _bundle_paths() -> dict[str, Any]:
             "post": {
                 "operationId": operation,
                 "summary": summary,
-                "security": BEARER,
+                "security": _bearer("workflow"),
                 "requestBody": {
                     "required": False,
                     "content": {JSON: {"schema": _ref("LockVersion")}},
@@ -674,7 +720,7 @@ def _bundle_paths() -> dict[str, Any]:
             "post": {
                 "operationId": "buildBundle",
                 "summary": "Build a draft evidence bundle for the premises (police)",
-                "security": BEARER,
+                "security": _bearer("workflow"),
                 "requestBody": {
                     "required": False,
                     "content": {JSON: {"schema": _ref("NewBundle")}},
@@ -694,7 +740,7 @@ def _bundle_paths() -> dict[str, Any]:
                 "operationId": "getBundle",
                 "summary": "A bundle's facts, hashes and index (council: only bundles shared "
                 "with their authority)",
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("The bundle", "BundleWithIndex"),
                     "401": _response("Unauthorised"),
@@ -791,7 +837,7 @@ def _paths() -> dict[str, Any]:
                     _param("Limit"),
                     _param("Cursor"),
                 ],
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("A page of premises", "PremisesPage"),
                     "400": _response("BadRequest"),
@@ -801,7 +847,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "createPremises",
                 "summary": "Register a premises (police users); it starts monitored",
-                "security": BEARER,
+                "security": _bearer("workflow"),
                 "requestBody": {
                     "required": True,
                     "content": {JSON: {"schema": _ref("PremisesCreate")}},
@@ -821,7 +867,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getPremises",
                 "summary": "One premises, with its state and version",
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("The premises", "Premises"),
                     "401": _response("Unauthorised"),
@@ -841,7 +887,7 @@ def _paths() -> dict[str, Any]:
                     + ")"
                     for rule in workflow.EVENT_RULES.values()
                 ),
-                "security": BEARER,
+                "security": _bearer("workflow"),
                 "requestBody": {
                     "required": True,
                     "content": {JSON: {"schema": _ref("Transition")}},
@@ -862,7 +908,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "premisesHistory",
                 "summary": "The premises' audit events, newest first, with their hashes",
                 "parameters": [_param("Limit"), _param("Cursor")],
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("A page of events", "HistoryPage"),
                     "400": _response("BadRequest"),
@@ -875,7 +921,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "openapi",
                 "summary": "This document",
-                "security": BEARER,
+                "security": _bearer("read"),
                 "responses": {
                     "200": _ok("The OpenAPI 3.1 document", "OpenApiDocument"),
                     "401": _response("Unauthorised"),
@@ -893,20 +939,24 @@ def openapi_document() -> dict[str, Any]:
             "title": "Licensing enforcement API",
             "version": "1",
             "description": "For police systems. Every request needs a bearer token "
-            "(`licensing tokens create EMAIL`); the session cookie is never accepted. "
+            "(`licensing tokens create EMAIL`) carrying the scope the operation needs "
+            "(`read`, `ingest` or `workflow`: see the bearerAuth scheme); the session cookie "
+            "is never accepted. "
             "Council users see, read-only, only their own authority's premises in review "
             "or action: everything else answers 404 to them. Errors are "
             '{"error": CODE, "message": TEXT}.',
         },
         "servers": [{"url": "/"}],
         "security": BEARER,
-        "paths": _paths() | _incident_paths() | _deadline_paths() | _bundle_paths(),
+        "paths": _declare_scopes(
+            _paths() | _incident_paths() | _deadline_paths() | _bundle_paths()
+        ),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A token from `licensing tokens create EMAIL`",
+                    "description": SCOPES_DESCRIPTION,
                 }
             },
             "parameters": _parameters(),
@@ -918,10 +968,40 @@ def openapi_document() -> dict[str, Any]:
                 "Unauthorised": {
                     **_error_response("Missing, unknown, revoked or expired bearer token"),
                     "headers": {
-                        "WWW-Authenticate": {"schema": {"type": "string"}},
+                        "WWW-Authenticate": {
+                            "description": 'Bearer realm="licensing", with '
+                            'error="invalid_token" when a token was sent',
+                            "schema": {"type": "string"},
+                        },
                     },
                 },
-                "Forbidden": _error_response("Your role may not do this"),
+                "Forbidden": {
+                    **_error_response(
+                        "Your role may not do this (forbidden), or the token lacks the "
+                        "operation's scope (insufficient_scope)"
+                    ),
+                    "headers": {
+                        "WWW-Authenticate": {
+                            "description": "On insufficient_scope: "
+                            'Bearer realm="licensing", error="insufficient_scope", '
+                            'scope="SCOPE"',
+                            "schema": {"type": "string"},
+                        },
+                    },
+                },
+                "InsufficientScope": {
+                    **_error_response(
+                        'The token lacks the operation\'s scope: {"error": '
+                        '"insufficient_scope", "scope": SCOPE}'
+                    ),
+                    "headers": {
+                        "WWW-Authenticate": {
+                            "description": 'Bearer realm="licensing", '
+                            'error="insufficient_scope", scope="SCOPE"',
+                            "schema": {"type": "string"},
+                        },
+                    },
+                },
                 "NotFound": _error_response(
                     "No such premises, or one you may not see (council users get this "
                     "instead of 403)"

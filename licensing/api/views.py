@@ -9,7 +9,7 @@ from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import String, select
 
-from licensing.api import api_bp, api_user
+from licensing.api import api_bp, api_user, requires_scope
 from licensing.api.openapi import openapi_document
 from licensing.auth.models import POLICE_ROLES, User
 from licensing.db import get_session
@@ -71,6 +71,28 @@ def premises_json(premises: Premises) -> dict[str, Any]:
     }
 
 
+def refuse_lone_surrogates(body: Any) -> None:
+    """Raise ValidationFailed if any key or text in a parsed JSON body holds a lone
+    surrogate (such as "\\ud800"): JSON may escape one, but it is not text and no
+    database can store it (the driver would fail with a 500). Walked without recursion,
+    since the body may nest as deep as the parser allowed."""
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationFailed(
+                    "The request body holds text that is not valid Unicode (a lone surrogate)"
+                ) from None
+
+
 def _json_body() -> dict[str, Any]:
     try:
         body = request.get_json(silent=True)
@@ -78,6 +100,7 @@ def _json_body() -> dict[str, Any]:
         body = None
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
+    refuse_lone_surrogates(body)
     return body
 
 
@@ -102,6 +125,7 @@ def _cursor() -> int | None:
 
 
 @api_bp.get("/premises")
+@requires_scope("read")
 def premises_index() -> ResponseReturnValue:
     """List premises the token's user may see: filters state, authority, q; keyset cursor."""
     after = _cursor()
@@ -140,6 +164,7 @@ def _case_officer(email: Any) -> User:
 
 
 @api_bp.post("/premises")
+@requires_scope("workflow")
 def premises_create() -> ResponseReturnValue:
     """Add a premises; `case_officer` (an email) defaults to the token's user."""
     user = api_user()
@@ -202,12 +227,14 @@ def _visible(premises_id: int) -> Premises:
 
 
 @api_bp.get("/premises/<int:premises_id>")
+@requires_scope("read")
 def premises_show(premises_id: int) -> ResponseReturnValue:
     """One premises, with its state and version."""
     return jsonify(premises_json(_visible(premises_id)))
 
 
 @api_bp.post("/premises/<int:premises_id>/transitions")
+@requires_scope("workflow")
 def premises_transition(premises_id: int) -> ResponseReturnValue:
     """Take a workflow event: {"event", "version", "reason", ...parameters}."""
     user = api_user()
@@ -239,6 +266,7 @@ def premises_transition(premises_id: int) -> ResponseReturnValue:
 
 
 @api_bp.get("/premises/<int:premises_id>/history")
+@requires_scope("read")
 def premises_history(premises_id: int) -> ResponseReturnValue:
     """The premises' audit events, newest first; keyset pages by sequence number."""
     before = _cursor()
@@ -273,6 +301,7 @@ def premises_history(premises_id: int) -> ResponseReturnValue:
 
 
 @api_bp.get("/openapi.json")
+@requires_scope("read")
 def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(openapi_document())

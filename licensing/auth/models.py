@@ -77,8 +77,15 @@ class User(Base):
         return self.role == Role.SUPERVISOR
 
 
+API_SCOPES = ("read", "ingest", "workflow")
+"""What a bearer token may be used for: `read` (GET routes), `ingest` (sending incidents),
+`workflow` (transitions, adding premises, building, issuing and sharing bundles). A scope
+never widens what the token's user's role allows."""
+
+
 class ApiToken(Base):
-    """A bearer token for police systems; only its SHA-256 is stored."""
+    """A bearer token for police systems; only its SHA-256 is stored. Every token expires,
+    carries a space-separated set of scopes, and can be revoked."""
 
     __tablename__ = "api_tokens"
 
@@ -86,10 +93,19 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200), default="")
-    scopes: Mapped[str] = mapped_column(String(200), default="read ingest workflow")
+    scopes: Mapped[str] = mapped_column(String(200), default=" ".join(API_SCOPES))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        """The scopes this token carries."""
+        return frozenset(self.scopes.split())
+
+    def is_live(self, now: datetime) -> bool:
+        """Not revoked, not expired, and its user still active."""
+        return self.revoked_at is None and now < self.expires_at and bool(self.user.active)

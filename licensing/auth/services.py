@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST
 from flask import current_app, has_app_context
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from licensing.audit.services import append_event
-from licensing.auth.models import ApiToken, Role, User
+from licensing.auth.models import API_SCOPES, ApiToken, Role, User
 from licensing.db import utcnow
 from licensing.errors import NotFound, Refused, ValidationFailed
 from licensing.premises.models import LicensingAuthority
@@ -146,35 +149,147 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, email: str, label: str = "") -> str:
-    """Issue a bearer token for the user; only its hash is stored, so show it once."""
+DEFAULT_TOKEN_LIFETIME = timedelta(days=90)
+# last_used_at is recorded at most this often per token, not on every request.
+TOKEN_USE_GRANULARITY = timedelta(minutes=1)
+
+
+def parse_scopes(values: Iterable[str]) -> tuple[str, ...]:
+    """Scope names from repeated and/or comma- or space-separated values, in canonical
+    order; refuses unknown names and an empty set."""
+    names = {part for value in values for part in value.replace(",", " ").split()}
+    unknown = sorted(names - set(API_SCOPES))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown scope {', '.join(unknown)}: scopes are {', '.join(API_SCOPES)}",
+            {"scopes": "Unknown scope"},
+        )
+    if not names:
+        raise ValidationFailed(
+            f"A token needs at least one scope of {', '.join(API_SCOPES)}",
+            {"scopes": "Required"},
+        )
+    return tuple(scope for scope in API_SCOPES if scope in names)
+
+
+def issue_token(
+    session: Session,
+    email: str,
+    label: str = "",
+    *,
+    scopes: Iterable[str] | None = None,
+    expires_in: timedelta = DEFAULT_TOKEN_LIFETIME,
+) -> tuple[ApiToken, str]:
+    """Issue a bearer token: (its record, the token). Only the token's SHA-256 is stored,
+    so the token itself can be shown once and never again."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise NotFound(f"No user with email {email!r}")
+    granted = API_SCOPES if scopes is None else parse_scopes(scopes)
+    if expires_in <= timedelta(0):
+        raise ValidationFailed("A token must expire in the future", {"expires_in": "Too short"})
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(user_id=user.id, token_hash=_token_digest(token), label=label)
+    record = ApiToken(
+        user_id=user.id,
+        token_hash=_token_digest(token),
+        label=label,
+        scopes=" ".join(granted),
+        expires_at=utcnow() + expires_in,
+    )
     session.add(record)
     session.flush()
     append_event(
         session,
         event="api_token_created",
         actor_id=None,
-        payload={"token_id": record.id, "user_id": user.id, "scopes": record.scopes},
+        payload={
+            "token_id": record.id,
+            "user_id": user.id,
+            "scopes": record.scopes,
+            "expires_at": record.expires_at.isoformat(),
+        },
     )
     session.commit()
-    return token
+    return record, token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a live bearer token belongs to, or None."""
+def create_token(
+    session: Session,
+    email: str,
+    label: str = "",
+    *,
+    scopes: Iterable[str] | None = None,
+    expires_in: timedelta = DEFAULT_TOKEN_LIFETIME,
+) -> str:
+    """Issue a bearer token for the user (every scope unless `scopes` narrows it; expiring
+    after `expires_in`, 90 days by default) and return it; only its hash is stored."""
+    return issue_token(session, email, label, scopes=scopes, expires_in=expires_in)[1]
+
+
+def live_token(session: Session, token: str) -> ApiToken | None:
+    """The record of a live bearer token (known, not revoked, not expired, its user
+    active), or None. Records when it was used, at most once a minute (committing the
+    session when it does)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
     now = utcnow()
-    if record is None or record.revoked_at is not None:
+    if record is None or not record.is_live(now):
         return None
-    if record.expires_at is not None and record.expires_at <= now:
-        return None
-    if not record.user.active:
-        return None
-    return record.user
+    _record_use(session, record, now)
+    return record
+
+
+def _record_use(session: Session, record: ApiToken, now: datetime) -> None:
+    stale = now - TOKEN_USE_GRANULARITY
+    if record.last_used_at is not None and record.last_used_at > stale:
+        return
+    # Conditional, so concurrent requests with one token write once between them.
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == record.id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    set_committed_value(record, "last_used_at", now)
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a live bearer token belongs to, or None."""
+    record = live_token(session, token)
+    return record.user if record is not None else None
+
+
+def list_tokens(session: Session, email: str | None = None) -> list[ApiToken]:
+    """Every token (or every token of one user), oldest first. Records only: the tokens
+    themselves are never stored."""
+    query = select(ApiToken).order_by(ApiToken.id)
+    if email is not None:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            raise NotFound(f"No user with email {email!r}")
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query).unique().all())
+
+
+def revoke_token(session: Session, token_id: int) -> tuple[ApiToken, bool]:
+    """Revoke a token by its id: (the record, whether this call revoked it). Revoking a
+    revoked token changes nothing."""
+    record = session.get(ApiToken, token_id)
+    if record is None:
+        raise NotFound(f"No API token with id {token_id}")
+    if record.revoked_at is not None:
+        return record, False
+    record.revoked_at = utcnow()
+    append_event(
+        session,
+        event="api_token_revoked",
+        actor_id=None,
+        payload={"token_id": record.id, "user_id": record.user_id},
+    )
+    session.commit()
+    return record, True

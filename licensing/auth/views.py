@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 
@@ -16,6 +17,13 @@ from licensing.db import get_session
 
 auth_bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
+
+# Session keys: when the user signed in and when they last asked for a page (epoch seconds).
+SIGNED_IN_AT = "signed_in_at"
+LAST_SEEN_AT = "last_seen_at"
+# Requests that neither count as activity nor end a session: the API (bearer tokens),
+# static files, the health probe and the token-bearing calendar feed.
+_UNTIMED_ENDPOINTS = frozenset({"static", "health.healthz"}) | SECRET_BEARING_ENDPOINTS
 
 
 def init_app(app: Flask) -> None:
@@ -33,6 +41,40 @@ def init_app(app: Flask) -> None:
         except ValueError:
             return None
         return user if user is not None and user.active else None
+
+    @app.before_request
+    def expire_idle_sessions() -> ResponseReturnValue | None:
+        """Sign out a session idle longer than SESSION_IDLE_MINUTES or older than
+        SESSION_ABSOLUTE_HOURS; otherwise note this request as activity."""
+        endpoint = request.endpoint or ""
+        if (
+            endpoint in _UNTIMED_ENDPOINTS
+            or endpoint.startswith("api.")
+            or request.path.startswith("/api/")
+            or not current_user.is_authenticated
+        ):
+            return None
+        now = int(time.time())
+        idle_minutes = int(app.config["SESSION_IDLE_MINUTES"])
+        absolute_hours = int(app.config["SESSION_ABSOLUTE_HOURS"])
+        signed_in_at = session.get(SIGNED_IN_AT)
+        last_seen_at = session.get(LAST_SEEN_AT)
+        message = None
+        if not isinstance(signed_in_at, int) or not isinstance(last_seen_at, int):
+            message = "Your session has ended. Sign in again."
+        elif now - signed_in_at > absolute_hours * 3600:
+            message = f"You were signed out {absolute_hours} hours after signing in"
+        elif now - last_seen_at > idle_minutes * 60:
+            message = f"You were signed out after {idle_minutes} minutes without activity"
+        if message is None:
+            session[LAST_SEEN_AT] = now
+            return None
+        logout_user()
+        session.clear()
+        flash(message, "info")
+        resume = request.method == "GET" and endpoint != "auth.login"
+        target = request.full_path.rstrip("?") if resume else None
+        return redirect(url_for("auth.login", next=target))
 
     @app.before_request
     def require_login() -> ResponseReturnValue | None:
@@ -76,7 +118,13 @@ def login() -> ResponseReturnValue:
         if user is None:
             form.email.errors = ["Enter a correct email address and password"]
         else:
+            # A fresh session for the signed-in user: whatever the session held before
+            # (a planted fixation value, an old CSRF token) goes with the old one.
+            session.clear()
             login_user(user)
+            now = int(time.time())
+            session[SIGNED_IN_AT] = now
+            session[LAST_SEEN_AT] = now
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 

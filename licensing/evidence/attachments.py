@@ -11,7 +11,9 @@ its audit event, and commits, or raises a DomainError having changed nothing.
 
 from __future__ import annotations
 
+import errno
 import io
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +32,8 @@ from licensing.evidence import store
 from licensing.evidence.models import Attachment
 from licensing.incidents.models import Incident
 from licensing.visits.models import Visit
+
+log = logging.getLogger(__name__)
 
 PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -324,7 +328,22 @@ def add_attachment(
         raise ValidationFailed(next(iter(errors.values())), errors)
     media_type = sniff_and_check(data, max_bytes())
 
-    digest = store.put(data)  # content-addressed: a rolled-back row leaves only a spare file
+    try:
+        # Content-addressed: if the row below fails, the file stays as a spare, harmless
+        # (reachable only through a row naming its hash; a retry reuses it) and not
+        # deleted, since another attachment may hold the same content.
+        digest = store.put(data)
+    except OSError as error:
+        log.error("could not store an attachment in the evidence store: %s", error)
+        reason = (
+            "the evidence store is full"
+            if error.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "the evidence store could not be written to"
+        )
+        raise store.StorageFailed(
+            f"The file could not be stored: {reason}. Nothing was saved. "
+            "Try again later, and tell your system administrator if it happens again."
+        ) from error
     attachment = Attachment(
         incident_id=incident.id if incident else None,
         visit_id=visit.id if visit else None,

@@ -142,6 +142,12 @@ class Redactor:
         text = EMAIL_PATTERN.sub(email, text)
         return PHONE_PATTERN.sub(phone, text)
 
+    def replace_known(self, text: str, replacement: str) -> str:
+        """`text` with every known value replaced by `replacement` (no counting, and no
+        pattern search for other numbers or addresses): for erasing one person."""
+        pattern = self._compiled()
+        return pattern.sub(replacement, text) if pattern is not None and text else text
+
     def count(self, item: str, category: str, times: int = 1) -> None:
         """Record a redaction made outside `redact` (a person shown only as a label)."""
         self.counts[(item, category)] += times

@@ -15,11 +15,21 @@ from pathlib import Path
 
 from flask import current_app
 
+from licensing.errors import DomainError
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class MissingEvidence(RuntimeError):
     """A file the database refers to is not in the store, or no longer matches its hash."""
+
+
+class StorageFailed(DomainError):
+    """A file could not be written to the store (the disk is full, or not writable):
+    507 Insufficient Storage, said plainly to the user; nothing was saved."""
+
+    code = "storage_failed"
+    status = 507
 
 
 def root() -> Path:
@@ -43,7 +53,8 @@ def path_for(digest: str) -> Path:
 
 def put(data: bytes) -> str:
     """Store bytes and return their SHA-256. Written to a temporary file and renamed, so
-    a crash never leaves a half-written file under a good name."""
+    a crash never leaves a half-written file under a good name; on an error (such as
+    ENOSPC, the disk full) the temporary file is removed and the OSError raised."""
     digest = sha256_of(data)
     target = path_for(digest)
     if target.exists():

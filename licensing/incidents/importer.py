@@ -13,6 +13,7 @@ import calendar
 import csv
 import hashlib
 import io
+import logging
 import re
 import sqlite3
 from bisect import bisect_left
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import append_event
 from licensing.auth.models import User
-from licensing.csvfiles import decode_text, join_row
+from licensing.csvfiles import decode_text, join_row, unreadable_csv
 from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
 from licensing.incidents.linking import PremisesGrid
@@ -82,6 +83,8 @@ _SQLITE_ROWS_PER_STATEMENT = 400
 _STATEMENTS_PER_BATCH = 20
 # SQLite page cache during an import, in KiB (the default is 2 MiB): used only as needed.
 _SQLITE_IMPORT_CACHE_KIB = 256 * 1024
+
+log = logging.getLogger(__name__)
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _POLICE_UK_CATEGORY_SET = frozenset(POLICE_UK_CATEGORIES)
@@ -766,9 +769,29 @@ def import_incidents(
     actor: User | None,
     radius_m: float = DEFAULT_RADIUS_M,
 ) -> IncidentImportResult:
-    """Import a file of incidents in one transaction, link them, and record the run."""
+    """Import a file of incidents in one transaction, link them, and record the run.
+
+    Raises ValidationFailed, having written nothing, when the file is not of the format
+    or cannot be read as CSV (such as a field longer than the csv module's limit)."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}")
+    try:
+        return _import_file(session, data, file_name, fmt, actor, radius_m)
+    except csv.Error as error:
+        session.rollback()  # the run row and any batch already written go with it
+        raise ValidationFailed(
+            unreadable_csv(error), {"incident_file": "The file cannot be read as CSV"}
+        ) from None
+
+
+def _import_file(
+    session: Session,
+    data: bytes,
+    file_name: str,
+    fmt: str,
+    actor: User | None,
+    radius_m: float,
+) -> IncidentImportResult:
     text = decode_text(data)
     has_nul = "\x00" in text  # checked per row only when the file holds one at all
     header, records = _rows(text, fmt)
@@ -778,50 +801,71 @@ def import_incidents(
         format=fmt,
         imported_by_id=actor.id if actor else None,
     )
-    session.add(run)
-    session.flush()  # also takes SQLite's write lock before ids are allocated
-    writer = _BulkWriter(session)
-    linker = _Linker(session, radius_m)
-    linker.load(by_hints=fmt != "police-uk")
-    spec = _Import(records, header, fmt, has_nul, run.id, actor.id if actor else None)
-    writer.use(*_tables(fmt, run.id, spec.actor_id, writer.time(datetime.now(UTC))))
-    # Duplicates of rows already held: from memory when the table holds no more of this
-    # source's references than about twice the file's lines, else asked batch by batch.
-    held = writer.held_refs(spec.source, 2 * text.count("\n") + 10_000)
-    writer.enlarge_cache()
+    # One transaction: on any failure (a database error, the connection dropping, the
+    # process being interrupted) it is rolled back whole, here, because the batches go
+    # through the raw driver cursor and SQLAlchemy does not see their errors: a caller
+    # that carried on with the session could otherwise commit half an import.
     try:
-        result, rejections = _import_rows(spec, writer, linker, held)
-        writer.finish()
-        writer.insert(_REJECTIONS, rejections)
-    finally:
-        writer.restore_cache()
+        session.add(run)
+        session.flush()  # also takes SQLite's write lock before ids are allocated
+        writer = _BulkWriter(session)
+        linker = _Linker(session, radius_m)
+        linker.load(by_hints=fmt != "police-uk")
+        spec = _Import(records, header, fmt, has_nul, run.id, actor.id if actor else None)
+        writer.use(*_tables(fmt, run.id, spec.actor_id, writer.time(datetime.now(UTC))))
+        # Duplicates of rows already held: from memory when the table holds no more of this
+        # source's references than about twice the file's lines, else asked batch by batch.
+        held = writer.held_refs(spec.source, 2 * text.count("\n") + 10_000)
+        writer.enlarge_cache()
+        try:
+            result, rejections = _import_rows(spec, writer, linker, held)
+            writer.finish()
+            writer.insert(_REJECTIONS, rejections)
+        finally:
+            writer.restore_cache()
 
-    run.rows_read = result.read
-    run.created = result.created
-    run.duplicate = result.duplicate
-    run.rejected = result.rejected
-    run.linked = result.linked
-    run.suggested = result.suggested
-    # One summary event per run, not one per link.
-    append_event(
-        session,
-        event="incidents_imported",
-        actor_id=spec.actor_id,
-        payload={
-            "run_id": run.id,
-            "format": fmt,
-            "sha256": run.sha256,
-            "read": result.read,
-            "created": result.created,
-            "duplicate": result.duplicate,
-            "rejected": result.rejected,
-            "linked": result.linked,
-            "suggested": result.suggested,
-            "radius_m": radius_m,
-        },
-    )
-    session.commit()
+        run.rows_read = result.read
+        run.created = result.created
+        run.duplicate = result.duplicate
+        run.rejected = result.rejected
+        run.linked = result.linked
+        run.suggested = result.suggested
+        # One summary event per run, not one per link.
+        append_event(
+            session,
+            event="incidents_imported",
+            actor_id=spec.actor_id,
+            payload={
+                "run_id": run.id,
+                "format": fmt,
+                "sha256": run.sha256,
+                "read": result.read,
+                "created": result.created,
+                "duplicate": result.duplicate,
+                "rejected": result.rejected,
+                "linked": result.linked,
+                "suggested": result.suggested,
+                "radius_m": radius_m,
+            },
+        )
+        session.commit()
+    except BaseException:
+        _roll_back(session)
+        raise
     return result
+
+
+def _roll_back(session: Session) -> None:
+    """Roll back a failed import. If its connection has died (the server ended it), the
+    rollback cannot reach the server, which has discarded the transaction anyway: the
+    connection is invalidated, so the pool never hands it out again, and the session
+    starts afresh on a new one."""
+    try:
+        session.rollback()
+    except Exception:
+        log.warning("import rollback failed: discarding its connection", exc_info=True)
+        session.connection().invalidate()
+        session.rollback()
 
 
 @dataclass(frozen=True)

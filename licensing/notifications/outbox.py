@@ -3,8 +3,14 @@
 `enqueue` adds a row in the caller's transaction, once per dedupe key. `claim_due` marks
 due rows `sending` for one worker and commits, so no other worker takes them; the sender
 then records the result of each. A row stays `sending` only if its worker died between
-the claim and the result; after the lease it is due again (the one case where an email
-may go twice, with the same Message-ID so the repeat is recognisable).
+the claim and the result; after the lease it is due again.
+
+Delivery is at least once, and at most one extra copy per failure, always with the same
+Message-ID so the repeat is recognisable: an email goes twice only when the SMTP server
+accepted its DATA but the sender never recorded it as sent (the connection dropped or
+timed out before the 250 reply arrived, or the process died between the reply and the
+commit). Every other failure (refused, dropped before DATA was accepted, server down)
+leaves the row queued with the attempt counted, and it is sent on a later pass.
 """
 
 from __future__ import annotations

@@ -125,24 +125,32 @@ def send_due(
     limit: int = 50,
     worker: str | None = None,
 ) -> SendResult:
-    """Claim the due emails, send them over one SMTP connection, record each result.
+    """Send up to `limit` due emails over one SMTP connection, recording each result.
 
-    Each result is committed as soon as it is known, so a crash loses at most the
-    email in flight (which the lease then resends).
+    Emails are claimed one at a time, just before each is sent, and each result is
+    committed as soon as it is known: a process killed mid-pass leaves only the email in
+    flight claimed (the lease then resends it, with the same Message-ID); the rest are
+    still due for the next pass. (Claiming the whole batch up front left all of it
+    stranded until the lease ran out, and made the lease cover the slowest batch.)
+    The clock runs on from `now` while the pass takes, so each claim, result and
+    backoff is timed when it happens.
     """
-    now = now or utcnow()
+    started = utcnow()
+    start = now or started
     worker = worker or worker_name()
     result = SendResult()
-    emails = outbox.claim_due(session, worker, now=now, limit=limit, lease=settings.lease)
-    if not emails:
-        return result
     client: smtplib.SMTP | None = None
     try:
-        for email in emails:
+        for _ in range(limit):
+            current = start + (utcnow() - started)
+            claimed = outbox.claim_due(session, worker, now=current, limit=1, lease=settings.lease)
+            if not claimed:
+                break
+            [email] = claimed
             try:
                 if client is None:
                     client = connect(settings)
-                client.send_message(build_message(email, settings, now))
+                client.send_message(build_message(email, settings, current))
             except (smtplib.SMTPException, OSError) as error:
                 text = f"{type(error).__name__}: {error}"
                 permanent = _permanent(error)
@@ -150,7 +158,7 @@ def send_due(
                     session,
                     email,
                     worker,
-                    now,
+                    current,
                     text,
                     permanent=permanent,
                     max_attempts=settings.max_attempts,
@@ -166,7 +174,7 @@ def send_due(
                     _close(client)
                     client = None
                 continue
-            outbox.mark_sent(session, email, worker, now)
+            outbox.mark_sent(session, email, worker, current)
             result.sent += 1
     finally:
         if client is not None:

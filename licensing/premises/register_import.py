@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import append_event
 from licensing.auth.models import User
-from licensing.csvfiles import CsvRow, decode_text, join_row, read_rows
+from licensing.csvfiles import CsvRow, decode_text, join_row, read_rows, unreadable_csv
 from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
 from licensing.premises.models import (
@@ -197,7 +197,12 @@ class _Import:
         self.columns: list[str] = []
 
     def run(self, data: bytes) -> RegisterImportResult:
-        header, rows = read_rows(decode_text(data))
+        try:
+            header, rows = read_rows(decode_text(data))
+        except csv.Error as error:  # the header itself is unreadable (a 50 MB field, say)
+            raise ValidationFailed(
+                unreadable_csv(error), {"register_file": "The file cannot be read as CSV"}
+            ) from None
         self.columns = [h.strip().upper() for h in header]
         missing = [c for c in REQUIRED_COLUMNS if c not in self.columns]
         if missing:
@@ -223,7 +228,7 @@ class _Import:
                 self.row(row)
         except csv.Error as error:
             raise ValidationFailed(
-                f"The file cannot be read as CSV after line {last_line}: {error}",
+                unreadable_csv(error, last_line),
                 {"register_file": f"The file cannot be read as CSV after line {last_line}"},
             ) from None
         return self.record_run(data)

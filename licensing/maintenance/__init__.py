@@ -1,0 +1,1 @@
+"""Operational maintenance: backups, restores and the retention of personal data."""
