@@ -413,3 +413,19 @@ def test_comments_open_only_once_shared_and_admins_never_open_bundles(
     assert [c.body for c in bundles.comments_of(session, bundle)] == ["Listed for 3 June"]
     with pytest.raises(Forbidden):
         bundles.get_bundle(session, case["admin"], bundle.id)
+
+
+def test_a_full_disk_while_storing_a_bundle_saves_nothing(
+    session: Session, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def full(_data: bytes) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "put", full)
+    with pytest.raises(store.StorageFailed, match="could not be stored") as raised:
+        bundles.create_bundle(session, world["officer"], world["premises"])
+    assert raised.value.status == 507
+    assert session.scalars(select(Bundle)).all() == []
+    assert session.scalars(select(BundleItem)).all() == []

@@ -1226,10 +1226,17 @@ def _build(session: Session, bundle: Bundle) -> None:
     police_document, shared_document = _documents(session, build)
     police = render_bundle(police_document)
     shared = render_bundle(shared_document)
-    bundle.police_pdf_sha256 = store.put(police.pdf)
-    bundle.shared_pdf_sha256 = store.put(shared.pdf)
-    bundle.police_zip_sha256 = store.put(_package(bundle, POLICE, police, police_document))
-    bundle.shared_zip_sha256 = store.put(_package(bundle, SHARED, shared, shared_document))
+    try:
+        bundle.police_pdf_sha256 = store.put(police.pdf)
+        bundle.shared_pdf_sha256 = store.put(shared.pdf)
+        bundle.police_zip_sha256 = store.put(_package(bundle, POLICE, police, police_document))
+        bundle.shared_zip_sha256 = store.put(_package(bundle, SHARED, shared, shared_document))
+    except OSError as error:
+        # The caller's transaction rolls back: no bundle row points at a missing file.
+        raise store.StorageFailed(
+            "The bundle could not be stored: the evidence store is full or cannot be "
+            "written to. Nothing was saved; try again later."
+        ) from error
     bundle.page_count = shared.page_count
     bundle.index_json = json.dumps([[title, page] for title, page in shared.index])
 
