@@ -51,6 +51,23 @@ def error_target_id(field: Any) -> str:
     return str(field.id)
 
 
+def place_errors(
+    form: Any, error: Any, fallback: str, aliases: dict[str, str] | None = None
+) -> None:
+    """Put a service's field errors (a ValidationFailed) on the form's fields, so the
+    layout's error summary links to them; a field named in `aliases` goes on the form
+    field it maps to, and a message that fits no field goes on `fallback`."""
+    placed = False
+    for name, message in error.errors.items():
+        field = getattr(form, name, None) or getattr(form, (aliases or {}).get(name, ""), None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+            placed = True
+    if not placed:
+        target = getattr(form, fallback)
+        target.errors = [*target.errors, error.message]
+
+
 def form_error_list(form: Form) -> list[dict[str, str]]:
     """The error summary's items for a form: each field's first error, linked to it."""
     items = []

@@ -34,6 +34,7 @@ from licensing.evidence.forms import ATTACHMENT_PREFIX, AttachmentForm, Redacted
 from licensing.evidence.models import Attachment
 from licensing.incidents.models import Incident
 from licensing.incidents.services import incident_visible_to
+from licensing.templating import place_errors
 from licensing.visits.models import Visit
 from licensing.visits.services import get_visit
 
@@ -91,16 +92,21 @@ def _read_upload(form: AttachmentForm | RedactedCopyForm) -> tuple[bytes, str]:
     return data, str(upload.filename or "")
 
 
-def _place_errors(form: Any, error: ValidationFailed) -> None:
-    """Put the service's field errors on the form's fields (else on the file field)."""
-    placed = False
-    for name, message in error.errors.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-            placed = True
-    if not placed:
-        form.file.errors = [*form.file.errors, error.message]
+def _store(session: Session, form: Any, **upload: Any) -> tuple[int, str | None] | None:
+    """Add the attachment; None when stored, else the status and the page-level problem
+    (field errors go on the form). Refusals that hide the record (403, 404) propagate."""
+    try:
+        attachments.add_attachment(session, _user(), **upload)
+    except ValidationFailed as error:
+        session.rollback()
+        place_errors(form, error, "file")
+        return 422, None
+    except DomainError as error:
+        session.rollback()
+        if error.status in (403, 404):
+            raise
+        return error.status, error.message
+    return None
 
 
 def _upload(
@@ -116,26 +122,18 @@ def _upload(
     problem = None
     if form.validate_on_submit():
         data, file_name = _read_upload(form)
-        try:
-            attachments.add_attachment(
-                session,
-                _user(),
-                incident=incident,
-                visit=visit,
-                data=data,
-                file_name=file_name,
-                description=form.description.data or "",
-                holds_personal_data=bool(form.holds_personal_data.data),
-            )
-        except ValidationFailed as error:
-            session.rollback()
-            _place_errors(form, error)
-            status = 422
-        except DomainError as error:
-            session.rollback()
-            if error.status in (403, 404):
-                raise
-            problem, status = error.message, error.status
+        failed = _store(
+            session,
+            form,
+            incident=incident,
+            visit=visit,
+            data=data,
+            file_name=file_name,
+            description=form.description.data or "",
+            holds_personal_data=bool(form.holds_personal_data.data),
+        )
+        if failed:
+            status, problem = failed
         else:
             flash("Attachment uploaded.", "success")
             return redirect(f"{owner_url}#attachments")
@@ -205,27 +203,19 @@ def redacted_copy(attachment_id: int) -> ResponseReturnValue:
     problem = None
     if form.validate_on_submit():
         data, file_name = _read_upload(form)
-        try:
-            attachments.add_attachment(
-                session,
-                user,
-                incident=incident,
-                visit=visit,
-                data=data,
-                file_name=file_name,
-                description=form.description.data or "",
-                holds_personal_data=False,
-                redacted_copy_of=original,
-            )
-        except ValidationFailed as error:
-            session.rollback()
-            _place_errors(form, error)
-            status = 422
-        except DomainError as error:
-            session.rollback()
-            if error.status in (403, 404):
-                raise
-            problem, status = error.message, error.status
+        failed = _store(
+            session,
+            form,
+            incident=incident,
+            visit=visit,
+            data=data,
+            file_name=file_name,
+            description=form.description.data or "",
+            holds_personal_data=False,
+            redacted_copy_of=original,
+        )
+        if failed:
+            status, problem = failed
         else:
             flash("Redacted copy uploaded.", "success")
             return redirect(f"{_owner_url(original)}#attachments")

@@ -40,6 +40,7 @@ from licensing.evidence.models import (
     BundleItem,
 )
 from licensing.premises.services import get_premises
+from licensing.templating import place_errors
 
 evidence_bp = Blueprint("evidence", __name__)
 POLICE_ROLES = (Role.OFFICER, Role.SUPERVISOR)
@@ -48,17 +49,6 @@ READERS = (Role.OFFICER, Role.SUPERVISOR, Role.COUNCIL)
 
 def _user() -> User:
     return cast(User, current_user)
-
-
-def _attach_errors(form: Any, error: ValidationFailed, fallback: str) -> None:
-    placed = False
-    for name, message in error.errors.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-            placed = True
-    if not placed:
-        getattr(form, fallback).errors = [error.message]
 
 
 def _seen(form: Any) -> int | None:
@@ -112,7 +102,7 @@ def build(premises_id: int) -> ResponseReturnValue:
                 statement=form.statement.data or "",
             )
         except ValidationFailed as error:
-            _attach_errors(form, error, "period_from")
+            place_errors(form, error, "period_from")
             status = 422
         else:
             flash(f"Bundle {bundle.label} built: {bundle.page_count} pages.", "success")
@@ -238,7 +228,7 @@ def exclude_item(bundle_id: int, item_id: int) -> ResponseReturnValue:
                 session, _user(), bundle, item.id, False, form.reason.data or "", _seen(form)
             )
         except ValidationFailed as error:
-            _attach_errors(form, error, "reason")
+            place_errors(form, error, "reason")
             status = 422
         except (Conflict, Refused) as error:
             problem, status = error.message, error.status
@@ -390,7 +380,7 @@ def comment(bundle_id: int) -> ResponseReturnValue:
     except Refused as error:
         return _render_bundle(bundle, error.status, problem=error.message)
     except ValidationFailed as error:
-        _attach_errors(form, error, "body")
+        place_errors(form, error, "body")
         return _render_bundle(bundle, 422, comment_form=form)
     flash("Comment added.", "success")
     return redirect(url_for("evidence.show", bundle_id=bundle.id) + "#comments")

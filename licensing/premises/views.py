@@ -43,6 +43,7 @@ from licensing.premises.forms import (
 )
 from licensing.premises.models import LicensingAuthority, Premises, RegisterImportRun
 from licensing.premises.register_import import import_register, rejections_csv
+from licensing.templating import place_errors
 from licensing.timeutil import LONDON
 from licensing.visits import services as visit_services
 
@@ -186,7 +187,7 @@ def bulk_visits() -> ResponseReturnValue:
             officer_id=form.officer_id.data,
         )
     except ValidationFailed as error:
-        _attach_errors(form, error)
+        place_errors(form, error, "visit_date")
         if not form.errors:
             form.visit_date.errors = [error.message]
         return render_template("premises/bulk_visits.html", form=form, selection=selection), 422
@@ -360,7 +361,7 @@ def take_event(premises_id: int, event: str) -> ResponseReturnValue:
         )
     except ValidationFailed as error:
         session.rollback()
-        _attach_errors(form, error)
+        place_errors(form, error, "reason", {"received_at": "received_date"})
         return _render_detail(premises, {event: form}, 422)
     except DomainError as error:
         session.rollback()
@@ -384,21 +385,6 @@ def _conflict_message(what: str) -> str:
         "This page now shows the current details and history. "
         "Check them, then try again if it is still needed."
     )
-
-
-def _attach_errors(form: Any, error: ValidationFailed) -> None:
-    placed = False
-    for name, message in error.errors.items():
-        field = getattr(form, name, None)
-        if field is None and name == "received_at":
-            field = getattr(form, "received_date", None)
-        if field is not None:
-            field.errors = [message]
-            placed = True
-    if not placed:
-        target = getattr(form, "reason", None) or getattr(form, "name", None)
-        if target is not None:
-            target.errors = [error.message]
 
 
 @premises_bp.route("/premises/<int:premises_id>/edit", methods=["GET", "POST"])
@@ -435,7 +421,7 @@ def edit(premises_id: int) -> ResponseReturnValue:
             )
         except ValidationFailed as error:
             session.rollback()
-            _attach_errors(form, error)
+            place_errors(form, error, "reason")
             status = 422
         else:
             flash("Changes saved." if changed else "Nothing changed.", "success")
@@ -467,7 +453,7 @@ def create() -> ResponseReturnValue:
             )
         except ValidationFailed as error:
             session.rollback()
-            _attach_errors(form, error)
+            place_errors(form, error, "name")
             status = 422
         except DomainError as error:
             session.rollback()

@@ -28,7 +28,7 @@ from licensing.auth.permissions import roles_required
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, ValidationFailed
 from licensing.premises.services import get_premises
-from licensing.templating import DEADLINE_LABELS
+from licensing.templating import DEADLINE_LABELS, place_errors
 from licensing.timeutil import to_london
 from licensing.visits import ics, services
 from licensing.visits.forms import CancelVisitForm, FeedForm, RecordOutcomeForm, ScheduleVisitForm
@@ -40,18 +40,6 @@ POLICE = (Role.OFFICER, Role.SUPERVISOR)
 
 def _user() -> User:
     return cast(User, current_user)
-
-
-def _attach_errors(form: Any, error: ValidationFailed, fallback: str) -> None:
-    """Put a service's field errors on the form's fields (or on `fallback`)."""
-    placed = False
-    for name, message in error.errors.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-            placed = True
-    if not placed:
-        getattr(form, fallback).errors = [error.message]
 
 
 @visits_bp.app_context_processor
@@ -100,7 +88,7 @@ def schedule(premises_id: int) -> ResponseReturnValue:
             )
         except ValidationFailed as error:
             session.rollback()
-            _attach_errors(form, error, "visit_date")
+            place_errors(form, error, "visit_date")
             status = 422
         else:
             flash("Visit scheduled.", "success")
@@ -169,7 +157,7 @@ def record(visit_id: int) -> ResponseReturnValue:
         services.record_outcome(session, _user(), visit, int(form.version.data or 0), result)
     except ValidationFailed as error:
         session.rollback()
-        _attach_errors(form, error, "outcome")
+        place_errors(form, error, "outcome")
         return _render_visit(visit, record_form=form, status=422)
     except Conflict as error:
         session.rollback()
@@ -199,7 +187,7 @@ def cancel(visit_id: int) -> ResponseReturnValue:
         )
     except ValidationFailed as error:
         session.rollback()
-        _attach_errors(form, error, "reason")
+        place_errors(form, error, "reason")
         return _render_visit(visit, cancel_form=form, status=422)
     except Conflict as error:
         session.rollback()
