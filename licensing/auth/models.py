@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from licensing.db import Base, UTCDateTime, utcnow
@@ -38,6 +38,13 @@ class User(Base):
     authority_id: Mapped[int | None] = mapped_column(ForeignKey("licensing_authorities.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Consecutive failed sign-ins; reaching the threshold sets locked_at until an admin
+    # unlocks the account.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The identity provider's `sub` for users who sign in through OpenID Connect.
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), unique=True)
 
     authority: Mapped[LicensingAuthority | None] = relationship(lazy="joined")
 
@@ -109,3 +116,19 @@ class ApiToken(Base):
     def is_live(self, now: datetime) -> bool:
         """Not revoked, not expired, and its user still active."""
         return self.revoked_at is None and now < self.expires_at and bool(self.user.active)
+
+
+class PasswordResetToken(Base):
+    """One emailed password reset link. Only the SHA-256 of its token is stored; it
+    expires, and it can be used once."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
