@@ -38,8 +38,27 @@ class Config:
     # many hours after sign-in whatever the activity.
     SESSION_IDLE_MINUTES = 30
     SESSION_ABSOLUTE_HOURS = 12
+    # Sign-in throttling (Flask-Limiter). The store is shared by every web node that
+    # points at it: memory:// is one process only; use redis://host:6379/0 for several.
+    RATELIMIT_STORAGE_URI = "memory://"
+    # Attempts to sign in to one account (every POST naming it), and failed sign-ins from
+    # one client address (a station's officers share one, so successes do not count).
+    SIGN_IN_LIMIT_PER_ACCOUNT = "5 per minute; 20 per hour"
+    SIGN_IN_LIMIT_PER_ADDRESS = "30 per minute; 300 per hour"
+    # This many wrong passwords in a row lock the account until an admin unlocks it.
+    ACCOUNT_LOCKOUT_FAILURES = 10
     # Strict-Transport-Security max-age in seconds; 0 sends no HSTS header.
     HSTS_SECONDS = 0
+    # An emailed password reset link works once, for this many minutes.
+    PASSWORD_RESET_MINUTES = 60
+    # Optional sign-in through the force's OpenID Connect provider (licensing/auth/oidc.py);
+    # off unless OIDC_ENABLED is true, and then the issuer, client id and secret are needed.
+    OIDC_ENABLED = False
+    OIDC_ISSUER: str | None = None
+    OIDC_CLIENT_ID: str | None = None
+    OIDC_CLIENT_SECRET: str | None = None
+    OIDC_SCOPES = "openid email profile"
+    OIDC_PROVIDER_NAME = "your force account"
     # A GOV.UK bank-holidays.json file; when set it wins over the `holidays` package.
     BANK_HOLIDAYS_FILE: str | None = None
     PAGE_SIZE = 25
@@ -98,12 +117,23 @@ class Config:
             "ALERT_DIGEST_HOUR",
             "EVIDENCE_DIR",
             "ATTACHMENT_MAX_BYTES",
+            "PASSWORD_RESET_MINUTES",
+            "OIDC_ENABLED",
+            "OIDC_ISSUER",
+            "OIDC_CLIENT_ID",
+            "OIDC_CLIENT_SECRET",
+            "OIDC_SCOPES",
+            "OIDC_PROVIDER_NAME",
             "RETENTION_UNLINKED_INCIDENT_MONTHS",
             "MAP_TILE_URL",
             "MAP_TILE_ATTRIBUTION",
             "SESSION_IDLE_MINUTES",
             "SESSION_ABSOLUTE_HOURS",
             "HSTS_SECONDS",
+            "RATELIMIT_STORAGE_URI",
+            "SIGN_IN_LIMIT_PER_ACCOUNT",
+            "SIGN_IN_LIMIT_PER_ADDRESS",
+            "ACCOUNT_LOCKOUT_FAILURES",
         ):
             value = os.environ.get(name)
             if value:
@@ -122,6 +152,9 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret-key"  # noqa: S105 - test profile only
     FAST_PASSWORD_HASHING = True
+    # Limits no other test reaches; the throttling tests set their own.
+    SIGN_IN_LIMIT_PER_ACCOUNT = "1000 per minute"
+    SIGN_IN_LIMIT_PER_ADDRESS = "10000 per minute"
 
 
 class ProductionConfig(Config):

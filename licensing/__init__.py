@@ -54,7 +54,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from licensing import templating
     from licensing.api import api_bp
+    from licensing.auth import throttling
     from licensing.auth import views as auth_views
+    from licensing.auth.admin_views import admin_users_bp
+    from licensing.auth.matrix import refuse_undeclared_endpoints
+    from licensing.auth.oidc import init_app as init_oidc
+    from licensing.auth.oidc import oidc_bp
+    from licensing.auth.reset import reset_bp
     from licensing.dashboard.views import dashboard_bp
     from licensing.deadlines.views import deadlines_bp
     from licensing.evidence.attachment_views import attachments_bp
@@ -68,7 +74,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     templating.init_app(app)
     auth_views.init_app(app)
+    # Deny by default: an endpoint that declares no action of the authorisation matrix
+    # is refused (after the sign-in check registered just above, which runs first).
+    app.before_request(refuse_undeclared_endpoints)
     app.register_blueprint(auth_views.auth_bp)
+    throttling.init_app(app)  # wraps the sign-in view registered just above
+    app.register_blueprint(reset_bp)
+    init_oidc(app)
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(admin_users_bp)
     app.register_blueprint(premises_bp)
     app.register_blueprint(incidents_bp)
     app.register_blueprint(deadlines_bp)

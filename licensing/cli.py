@@ -60,6 +60,7 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
 
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
+    from licensing.auth.cli import authz_group
     from licensing.demo import demo_group
     from licensing.evidence.cli import bundles_group
     from licensing.incidents.cli import incidents_group
@@ -79,6 +80,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(retention_group)
+    app.cli.add_command(authz_group)
 
 
 @click.group("db")
@@ -146,6 +148,20 @@ def users_create(
     except DomainError as error:
         _fail(error)
     click.echo(f"Created {user.role} {user.email}")
+
+
+@users_group.command("unlock")
+@click.argument("email")
+@with_appcontext
+def users_unlock(email: str) -> None:
+    """Unlock an account locked by failed sign-ins (for when no admin can sign in)."""
+    from licensing.auth.accounts import unlock_from_console
+
+    try:
+        cleared = unlock_from_console(get_session(), email)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Unlocked {email}" if cleared else f"{email} was not locked")
 
 
 @click.group("tokens")

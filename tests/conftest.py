@@ -36,6 +36,14 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """For the whole session, keep the log output and fail the run if a personal value
+    or a secret the tests gave the app turns up in it (tests/log_scan.py)."""
+    from tests.log_scan import register
+
+    register(config)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which database this run uses."""
     return f"database: {'PostgreSQL' if ON_POSTGRES else 'SQLite'}"

@@ -23,7 +23,18 @@ from licensing.premises.register_import import import_register
 from tests.conftest import csrf_from, move, sign_in
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
-EXPECTED_PUBLIC = {"auth.login", "static", "health.healthz"}
+EXPECTED_PUBLIC = {
+    "auth.login",
+    "static",
+    "health.healthz",
+    # Password reset and OpenID Connect sign-in: each tested in tests/test_password_reset.py
+    # and tests/test_oidc.py (the OIDC routes answer 404 unless OIDC_ENABLED).
+    "reset.request_link",
+    "reset.open_link",
+    "reset.set_password",
+    "oidc.start",
+    "oidc.callback",
+}
 
 
 def _route_table(app: Flask) -> list[tuple[Rule, str]]:
@@ -145,7 +156,17 @@ def test_public_routes_are_read_only_except_sign_in(app: Flask) -> None:
         for rule in app.url_map.iter_rules()
         if rule.endpoint in PUBLIC_ENDPOINTS
     }
-    assert methods == {"auth.login": {"GET", "POST"}, "static": {"GET"}, "health.healthz": {"GET"}}
+    assert methods == {
+        "auth.login": {"GET", "POST"},
+        "static": {"GET"},
+        "health.healthz": {"GET"},
+        # Asking for a reset link and choosing the new password (with a live link) post.
+        "reset.request_link": {"GET", "POST"},
+        "reset.open_link": {"GET"},
+        "reset.set_password": {"GET", "POST"},
+        "oidc.start": {"GET"},
+        "oidc.callback": {"GET"},
+    }
 
 
 # ---- each public endpoint does only what it says ---------------------------------------

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import sqlite3
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from licensing.incidents import importer
+from licensing.audit.models import AuditEvent
+from licensing.errors import ValidationFailed
+from licensing.incidents import importer, parallel
 from licensing.incidents.importer import POLICE_UK_COLUMNS, import_incidents
 from licensing.incidents.models import Incident, IncidentImportRun, PremisesIncidentLink
 from tests.conftest import ON_POSTGRES
@@ -206,3 +211,270 @@ def test_the_connection_gets_its_page_cache_size_back(session, near_premises):
     import_incidents(session, data, "a.csv", "police-uk", None)
     cursor = session.connection().connection.dbapi_connection.cursor()
     assert cursor.execute("PRAGMA cache_size").fetchone() == (cache_before,)
+
+
+# ---- reading in a second process (licensing.incidents.parallel) -------------------------
+
+SQLITE_ONLY = pytest.mark.skipif(
+    ON_POSTGRES, reason="only SQLite imports read in a second process (PostgreSQL probes)"
+)
+
+
+def stored(session, run_id):  # type: ignore[no-untyped-def]
+    """Everything a run wrote, ids counted from its first incident, less the times."""
+    incidents = [
+        dict(row._mapping)
+        for row in session.execute(
+            text("SELECT * FROM incidents WHERE import_run_id = :run ORDER BY id"), {"run": run_id}
+        )
+    ]
+    first = incidents[0]["id"] if incidents else 0
+    links = session.execute(
+        text(
+            "SELECT incident_id, premises_id, status, method, distance_m, score, decided_by_id"
+            " FROM premises_incident_links WHERE incident_id IN"
+            " (SELECT id FROM incidents WHERE import_run_id = :run) ORDER BY id"
+        ),
+        {"run": run_id},
+    ).all()
+    run = session.get(IncidentImportRun, run_id)
+    payload = json.loads(
+        session.scalars(
+            select(AuditEvent.payload)
+            .where(AuditEvent.event == "incidents_imported")
+            .order_by(AuditEvent.id.desc())
+        ).first()
+    )
+    assert payload.pop("run_id") == run_id
+    for incident in incidents:
+        incident["id"] -= first
+        del incident["import_run_id"], incident["created_at"]
+    return {
+        "incidents": incidents,
+        "links": [(i - first, *rest) for i, *rest in links],
+        "run": (run.rows_read, run.created, run.duplicate, run.rejected, run.linked),
+        "rejections": [(r.line_number, r.reason, r.raw) for r in run.rejections],
+        "payload": payload,
+    }
+
+
+def forget(session, run_id):  # type: ignore[no-untyped-def]
+    """Delete a run's incidents and links, so the same file imports afresh."""
+    session.execute(
+        text(
+            "DELETE FROM premises_incident_links WHERE incident_id IN "
+            "(SELECT id FROM incidents WHERE import_run_id = :run)"
+        ),
+        {"run": run_id},
+    )
+    session.execute(text("DELETE FROM incidents WHERE import_run_id = :run"), {"run": run_id})
+    session.commit()
+
+
+def generic_file(licence_number: str, authority: str, rows: int) -> bytes:
+    lines = ["source_ref,occurred_at,month,category,description,latitude,longitude,"
+             "licence_number,authority"]  # fmt: skip
+    for i in range(rows):
+        licence = licence_number if i % 4 == 0 else ""
+        when = f"2026-11-{1 + i % 28:02d}T22:{i % 60:02d}:00Z" if i % 3 else ""
+        month = "" if when else "2026-10"
+        lat = LAT + (i % 6) * 20 * NORTH_PER_M
+        category = "Drugs" if i % 17 else "Not a category"
+        lines.append(
+            f'R{i % 250},{when},{month},{category},"Fight, outside",{lat:.6f},{LON},'
+            f"{licence},{authority}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def files(near_premises):  # type: ignore[no-untyped-def]
+    """A data.police.uk file and a generic one, each with rejections, duplicates and links."""
+    police = ("\r\n".join([HEADER, *many_rows(600)]) + "\r\n").encode()
+    authority = near_premises.authority.code
+    return [
+        ("police-uk", police),
+        ("generic", generic_file(near_premises.licence_number, authority, 400)),
+    ]
+
+
+@SQLITE_ONLY
+def test_reading_in_a_second_process_stores_exactly_what_one_process_stores(
+    session, near_premises, small_statements
+):
+    """Many batches through the pipe, for both layouts: the same incidents (every column,
+    the same ids), links, rejections, run counts and audit payload as one process, and
+    re-importing adds nothing either way."""
+    for fmt, data in files(near_premises):
+        one = import_incidents(session, data, "a.csv", fmt, None, second_process=False)
+        expected = stored(session, one.run_id)
+        assert one.rejected and one.duplicate and one.suggested
+        assert len(expected["incidents"]) == one.created
+        forget(session, one.run_id)
+
+        two = import_incidents(session, data, "a.csv", fmt, None, second_process=True)
+        assert two.summary() == one.summary()
+        assert two.rejections == one.rejections
+        assert stored(session, two.run_id) == expected
+        assert two.run_id is not None and two.run_id != one.run_id
+
+        again = import_incidents(session, data, "a.csv", fmt, None, second_process=True)
+        assert (again.created, again.duplicate, again.rejected) == (
+            0,
+            one.created + one.duplicate,
+            one.rejected,
+        )
+
+
+def counts(session):  # type: ignore[no-untyped-def]
+    return tuple(
+        session.scalar(select(func.count()).select_from(model))
+        for model in (Incident, PremisesIncidentLink, IncidentImportRun, AuditEvent)
+    )
+
+
+def fail_in_the_child_at(monkeypatch, row: int, fail) -> None:  # type: ignore[no-untyped-def]
+    """Make the reading of the `row`-th data.police.uk row call `fail` (in the child)."""
+    parse = importer._PoliceUkParser.parse
+    seen = [0]
+
+    def failing(self, values, incident_id=0):  # type: ignore[no-untyped-def]
+        seen[0] += 1
+        if seen[0] == row:
+            fail()
+        return parse(self, values, incident_id)
+
+    monkeypatch.setattr(importer._PoliceUkParser, "parse", failing)
+
+
+def assert_no_child_left() -> None:
+    """The reading process was waited for: this process has no child left, not even a
+    zombie."""
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def check_rerun_completes(session, data, before):  # type: ignore[no-untyped-def]
+    """Nothing of the failed import is left; a re-run imports it all; a third adds nothing."""
+    assert counts(session) == before, "a failed import left rows behind"
+    done = import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    assert done.created > 0 and done.read == done.created + done.duplicate + done.rejected
+    assert counts(session)[0] == before[0] + done.created
+    again = import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    assert again.created == 0 and again.duplicate == done.created + done.duplicate
+
+
+@SQLITE_ONLY
+def test_an_error_in_the_second_process_rolls_the_whole_import_back(
+    session, near_premises, small_statements, monkeypatch
+):
+    """The child fails after the parent has written many of its batches: the error is
+    raised here, with the child's traceback, and nothing of the import is kept, even if
+    the caller commits."""
+    data = ("\r\n".join([HEADER, *many_rows(600)]) + "\r\n").encode()
+    before = counts(session)
+    parent = os.getpid()
+
+    def fail():  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"cannot read (process {os.getpid()})")
+
+    fail_in_the_child_at(monkeypatch, 500, fail)
+    with pytest.raises(RuntimeError, match=r"cannot read \(process (\d+)\)") as raised:
+        import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    assert f"process {parent})" not in str(raised.value)  # it was raised in the child
+    assert any("second process" in note for note in raised.value.__notes__)
+    session.commit()
+    assert_no_child_left()
+    monkeypatch.undo()
+    check_rerun_completes(session, data, before)
+
+
+@SQLITE_ONLY
+def test_the_second_process_dying_rolls_the_whole_import_back(
+    session, near_premises, small_statements, monkeypatch
+):
+    """The child ends abruptly (as if killed, or out of memory) half-way through."""
+    data = ("\r\n".join([HEADER, *many_rows(600)]) + "\r\n").encode()
+    before = counts(session)
+    fail_in_the_child_at(monkeypatch, 500, lambda: os._exit(9))
+    with pytest.raises(parallel.ChildFailed, match="ended without finishing"):
+        import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    session.commit()
+    assert_no_child_left()
+    monkeypatch.undo()
+    check_rerun_completes(session, data, before)
+
+
+@SQLITE_ONLY
+def test_a_database_error_while_the_child_reads_stops_it_and_keeps_nothing(
+    session, near_premises, small_statements
+):
+    """The database refuses a row (a trigger, as a full disk or a constraint would) while
+    the child is still reading: the child is stopped and the import rolled back."""
+    data = ("\r\n".join([HEADER, *many_rows(600)]) + "\r\n").encode()
+    session.execute(
+        text(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON incidents WHEN NEW.source_ref = 'c00301'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the database'); END"
+        )
+    )
+    session.commit()
+    before = counts(session)
+    with pytest.raises(sqlite3.IntegrityError, match="refused by the database"):
+        import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    session.commit()
+    assert_no_child_left()
+    session.execute(text("DROP TRIGGER refuse_one"))
+    session.commit()
+    check_rerun_completes(session, data, before)
+
+
+@SQLITE_ONLY
+def test_a_file_unreadable_deep_inside_is_refused_from_the_second_process(session, near_premises):
+    """csv's error for an over-long field, raised in the child, is the same refusal."""
+    rows = many_rows(300)
+    rows[250] = f'c99999,2019-03,"{"x" * (csv.field_size_limit() + 1)}",,,,,,,,,'
+    data = ("\r\n".join([HEADER, *rows]) + "\r\n").encode()
+    before = counts(session)
+    with pytest.raises(ValidationFailed, match="longer than"):
+        import_incidents(session, data, "a.csv", "police-uk", None, second_process=True)
+    assert counts(session) == before
+    assert_no_child_left()
+
+
+@pytest.mark.parametrize("load", [0.0, 0.9, 1.1, 6.0])
+def test_only_large_files_with_a_core_free_are_read_in_a_second_process(monkeypatch, load):
+    """A file is read in a second process automatically only when it is large and the
+    machine has about a core free (on two cores: a load average up to 1)."""
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (load, load, load))
+    assert not parallel.worthwhile(parallel.MIN_LINES - 1)
+    free = parallel.cores() - load
+    assert parallel.worthwhile(parallel.MIN_LINES) == (parallel.can_fork() and free >= 1.0)
+
+
+def test_batches_arrive_in_order_and_the_result_comes_back():
+    got = []
+    result = parallel.run_in_child(
+        lambda send: [send([n, f"batch {n}", n / 2, None]) for n in range(50)] and "done",
+        got.append,
+    )
+    assert result == "done"
+    assert got == [[n, f"batch {n}", n / 2, None] for n in range(50)]
+    assert_no_child_left()
+
+
+def test_a_failure_here_kills_the_child_at_once():
+    """The child would send for ever; the parent's consumer fails at the third batch."""
+
+    def forever(send):  # type: ignore[no-untyped-def]
+        while True:
+            send(["x" * 10_000])
+
+    def consume(batch):  # type: ignore[no-untyped-def]
+        consume.calls += 1  # type: ignore[attr-defined]
+        if consume.calls == 3:  # type: ignore[attr-defined]
+            raise OSError("cannot write")
+
+    consume.calls = 0  # type: ignore[attr-defined]
+    with pytest.raises(OSError, match="cannot write"):
+        parallel.run_in_child(forever, consume)
+    assert_no_child_left()

@@ -237,10 +237,14 @@ cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12
         max_size=25,
     )
 )
-def test_no_row_is_ever_lost(session, rows):
-    """Whatever the rows: read = created + duplicate + rejected, and the database agrees."""
+@pytest.mark.parametrize("second_process", [False, True], ids=["one process", "two"])
+def test_no_row_is_ever_lost(session, rows, second_process):
+    """Whatever the rows: read = created + duplicate + rejected, and the database agrees,
+    whether the file is read in this process or a second one (SQLite)."""
     incidents_before = count(session, Incident)
-    result = import_incidents(session, police_file(rows), "fuzz.csv", "police-uk", None)
+    result = import_incidents(
+        session, police_file(rows), "fuzz.csv", "police-uk", None, second_process=second_process
+    )
     assert result.read == result.created + result.duplicate + result.rejected
     assert count(session, Incident) - incidents_before == result.created
     run = session.get(IncidentImportRun, result.run_id)

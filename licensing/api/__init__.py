@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from licensing.auth.matrix import require_declared_action
 from licensing.auth.models import API_SCOPES, User
 from licensing.auth.services import live_token
 from licensing.db import get_session
@@ -58,8 +59,9 @@ def required_scope(endpoint: str | None) -> str | None:
 @api_bp.before_request
 def require_token() -> ResponseReturnValue | None:
     """Every API route needs a live bearer token carrying the scope the route declares;
-    the session cookie is never accepted. Scopes only narrow: the views still check the
-    user's role."""
+    the session cookie is never accepted. Scopes only narrow: the authorisation matrix
+    still decides what the token's user's role may do (deny by default here, then each
+    view's `permits`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     presented = scheme.lower() == "bearer" and bool(token.strip())
@@ -78,8 +80,22 @@ def require_token() -> ResponseReturnValue | None:
         return _insufficient_scope(None)
     if scope not in record.scope_set:
         return _insufficient_scope(scope)
+    require_declared_action(request.endpoint, record.user)
     g.api_user = record.user
     g.api_token = record
+    return None
+
+
+# The largest id there can be: ids are INTEGER columns, 32-bit on PostgreSQL.
+MAX_ID = 2**31 - 1
+
+
+@api_bp.before_request
+def ids_in_range() -> ResponseReturnValue | None:
+    """A path id beyond any database integer names nothing: 404, where the driver would
+    otherwise fail to bind it (a 500). Runs after `require_token`, so 401 comes first."""
+    if any(isinstance(v, int) and v > MAX_ID for v in (request.view_args or {}).values()):
+        return error_response(404, "not_found", "No such record")
     return None
 
 

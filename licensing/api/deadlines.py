@@ -6,6 +6,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from licensing.api import api_bp, api_user, requires_scope
+from licensing.auth.matrix import Action, permits
 from licensing.db import get_session
 from licensing.deadlines.services import premises_deadlines
 from licensing.premises import services as premises_services
@@ -13,6 +14,7 @@ from licensing.premises import services as premises_services
 
 @api_bp.get("/premises/<int:premises_id>/deadlines")
 @requires_scope("read")
+@permits(Action.VIEW_PREMISES)
 def premises_deadlines_index(premises_id: int) -> ResponseReturnValue:
     """The premises' deadlines, soonest first: kind, due (ISO date, or UTC date-time for
     hour rules), rule, status."""

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from licensing.api import api_bp, api_user, error_response, requires_scope
 from licensing.api.views import refuse_lone_surrogates
-from licensing.auth.models import POLICE_ROLES, Role
+from licensing.auth.matrix import Action, allowed, permits, require
 from licensing.db import get_session
-from licensing.errors import Forbidden, NotFound, ValidationFailed
+from licensing.errors import ValidationFailed
 from licensing.incidents import recommendations, services
 from licensing.incidents.models import Incident, PremisesIncidentLink
 from licensing.premises import services as premises_services
@@ -42,14 +42,6 @@ def incident_json(incident: Incident, with_people: bool) -> dict[str, Any]:
     return body
 
 
-def _require_ingest_role() -> None:
-    user = api_user()
-    if user.role not in POLICE_ROLES:
-        if user.role == Role.COUNCIL:
-            raise NotFound("Not found")
-        raise Forbidden("Only police systems and officers can send incidents")
-
-
 def _check_item(item: Any) -> None:
     if not isinstance(item, dict):
         raise ValidationFailed("Each incident must be a JSON object")
@@ -60,14 +52,40 @@ def _check_item(item: Any) -> None:
         raise ValidationFailed(
             "source_ref is required so that a retry is recognised", {"source_ref": "Required"}
         )
+    month = item.get("month")
+    year = month.partition("-")[0] if isinstance(month, str) else ""
+    if len(year) == 4 and year.isdecimal() and int(year) == 0:
+        # The calendar has no year 0: refused here, where the month's date would fail.
+        raise ValidationFailed("month: there is no year 0000", {"month": "Must be YYYY-MM"})
+    _check_personal_fields(item.get("personal_data"))
+
+
+PERSON_KEYS = frozenset({"role", *services.PERSON_FIELDS})
+
+
+def _check_personal_fields(personal: Any) -> None:
+    # Personal data the service does not keep must be refused, never silently dropped:
+    # the sender would believe it was stored. (Shapes and values are the service's.)
+    if not isinstance(personal, dict):
+        return
+    unknown = sorted(set(personal) - {"people"})
+    people = personal.get("people")
+    for index, person in enumerate(people if isinstance(people, list) else []):
+        if isinstance(person, dict):
+            unknown += [f"people[{index}].{key}" for key in sorted(set(person) - PERSON_KEYS)]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown personal data fields: {', '.join(unknown)}",
+            {f"personal_data.{name}": "Unknown field" for name in unknown},
+        )
 
 
 @api_bp.post("/incidents")
 @requires_scope("ingest")
+@permits(Action.RECORD_INCIDENT)
 def incidents_create() -> ResponseReturnValue:
     """Record one incident, or a batch {"items": [...], "atomic": false} of up to 1,000.
     Idempotent on (source, source_ref): a retry returns the incident already held."""
-    _require_ingest_role()
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # absurdly deep nesting is malformed input, not a server error
@@ -85,6 +103,11 @@ def incidents_create() -> ResponseReturnValue:
             incident_json(recorded.incident, True) | {"created": recorded.created}
         ), 201 if recorded.created else 200
 
+    unknown = sorted(set(body) - {"items", "atomic"})
+    if unknown:  # a misspelt "atomic" must not quietly mean a partial batch
+        raise ValidationFailed(
+            f"Unknown fields: {', '.join(unknown)}", {name: "Unknown field" for name in unknown}
+        )
     items = body["items"]
     atomic = body.get("atomic", False)
     if not isinstance(atomic, bool):  # "false" as text must not mean true
@@ -150,20 +173,21 @@ def _confirmed_premises(incident_id: int) -> list[int]:
 
 @api_bp.get("/premises/<int:premises_id>/incidents")
 @requires_scope("read")
+@permits(Action.VIEW_PREMISES)
 def premises_incidents(premises_id: int) -> ResponseReturnValue:
     """Incidents linked to a premises (`status` confirmed by default, or suggested)."""
     user = api_user()
     session = get_session()
     premises = premises_services.get_premises(session, user, premises_id)
-    status = request.args.get("status", "confirmed")
+    status = request.args.get("status") or "confirmed"  # sent empty counts as absent
     if status not in ("confirmed", "suggested"):
         return error_response(400, "bad_status", "status must be confirmed or suggested")
-    if status == "suggested" and not user.is_police:
-        raise NotFound("Not found")
+    if status == "suggested":
+        require(user, Action.REVIEW_LINK_SUGGESTIONS)
     links = services.linked_incidents(session, premises.id, status)
     return jsonify(
         items=[
-            incident_json(link.incident, user.is_police)
+            incident_json(link.incident, allowed(user, Action.VIEW_PEOPLE))
             | {
                 "link": {
                     "id": link.id,

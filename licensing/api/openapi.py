@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from licensing.api import MAX_ID
 from licensing.auth.models import API_SCOPES
 from licensing.deadlines.models import KINDS as DEADLINE_KINDS
 from licensing.incidents.models import CATEGORIES, LINK_METHODS, PERSON_ROLES, SOURCES
@@ -298,7 +299,7 @@ def _schemas() -> dict[str, Any]:
 
 
 def _incident_schemas() -> dict[str, Any]:
-    person = {
+    person: dict[str, Any] = {
         "type": "object",
         "properties": {
             "role": {"type": "string", "enum": list(PERSON_ROLES)},
@@ -310,6 +311,10 @@ def _incident_schemas() -> dict[str, Any]:
         "required": ["role"],
         "additionalProperties": False,
     }
+    # What a sender may give: text fields may be null (as if left out).
+    person_input = copy.deepcopy(person)
+    for name in PERSON_FIELD_LIMITS:
+        person_input["properties"][name]["type"] = ["string", "null"]
     personal = {
         "type": "object",
         "description": "Victims, witnesses, reporters and suspects: held apart, police only, "
@@ -320,33 +325,38 @@ def _incident_schemas() -> dict[str, Any]:
         "required": ["people"],
         "additionalProperties": False,
     }
+    # A field sent as null counts as absent (the same as leaving it out).
     create = {
-        "source": {"type": "string", "enum": list(SOURCES), "default": "manual"},
+        "source": {"type": ["string", "null"], "enum": [*SOURCES, None], "default": "manual"},
         "source_ref": {
             "type": "string",
             "minLength": 1,
             "maxLength": 128,
             "description": "With source, the identity that makes a retry safe",
         },
-        "occurred_at": {"type": "string", "format": "date-time", "description": "ISO 8601"},
-        "month": {
-            "type": "string",
-            "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
-            "description": "When only the month is known (data.police.uk): YYYY-MM",
-        },
+        "occurred_at": _nullable("string", format="date-time", description="ISO 8601"),
+        "month": _nullable(
+            "string",
+            # YYYY-MM, year 0001 to 9999: the calendar has no year 0.
+            pattern=r"^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])$",
+            description="When only the month is known (data.police.uk): YYYY-MM",
+        ),
         "category": {"type": "string", "enum": list(CATEGORIES)},
-        "description": {"type": "string", "maxLength": 10000},
-        "location": {"type": "string", "maxLength": 300},
+        "description": _nullable("string", maxLength=10000),
+        "location": _nullable("string", maxLength=300),
         "latitude": _nullable("number", minimum=-90, maximum=90),
         "longitude": _nullable("number", minimum=-180, maximum=180),
-        "outcome": {"type": "string", "maxLength": 200},
-        "licence_number": {
-            "type": "string",
-            "description": "With authority: links the incident to that premises, confirmed",
-        },
-        "authority": {"type": "string", "description": "Licensing authority code"},
-        "uprn": {"type": "string", "description": "Links the incident to that premises"},
-        "personal_data": _ref("PersonalData"),
+        "outcome": _nullable("string", maxLength=200),
+        "licence_number": _nullable(
+            "string",
+            maxLength=64,
+            description="With authority: links the incident to that premises, confirmed",
+        ),
+        "authority": _nullable("string", maxLength=32, description="Licensing authority code"),
+        "uprn": _nullable(
+            "string", maxLength=16, description="Links the incident to that premises"
+        ),
+        "personal_data": _ref("PersonalDataInput"),
     }
     incident = {
         "id": {"type": "integer", "minimum": 1},
@@ -387,10 +397,20 @@ def _incident_schemas() -> dict[str, Any]:
         "required": ["index", "status"],
         "additionalProperties": False,
     }
+    # What a sender may give: the same, or null or {} when there are no people.
+    personal_input = {k: v for k, v in personal.items() if k != "required"} | {
+        "type": ["object", "null"],
+        "description": f"{personal['description']}; null or {{}} when there are none",
+        "properties": {
+            "people": {"type": "array", "items": _ref("PersonInput"), "maxItems": MAX_PEOPLE}
+        },
+    }
     return {
         "Person": person,
         "BatchItemResult": result,
         "PersonalData": personal,
+        "PersonInput": person_input,
+        "PersonalDataInput": personal_input,
         "IncidentCreate": {
             "type": "object",
             "properties": create,
@@ -498,6 +518,7 @@ def _incident_paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "confirmed (default) or suggested (police only)",
+                        "allowEmptyValue": True,
                         "schema": {
                             "type": "string",
                             "enum": ["confirmed", "suggested"],
@@ -663,13 +684,14 @@ def _bundle_paths() -> dict[str, Any]:
         "name": "bundle_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     }
     copy = {
         "name": "copy",
         "in": "query",
         "required": False,
         "description": "shared (default; personal data redacted) or police (police only)",
+        "allowEmptyValue": True,
         "schema": {"type": "string", "enum": ["shared", "police"]},
     }
 
@@ -773,13 +795,14 @@ def _parameters() -> dict[str, Any]:
             "name": "premises_id",
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 0},
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
         },
         "Limit": {
             "name": "limit",
             "in": "query",
             "required": False,
             "description": "Page size (default 50)",
+            "allowEmptyValue": True,
             "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
         },
         "Cursor": {
@@ -787,12 +810,14 @@ def _parameters() -> dict[str, Any]:
             "in": "query",
             "required": False,
             "description": "The next_cursor of the previous page",
+            "allowEmptyValue": True,
             "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
         },
         "State": {
             "name": "state",
             "in": "query",
             "required": False,
+            "allowEmptyValue": True,
             "schema": {"type": "string", "enum": list(workflow.STATES)},
         },
         "Authority": {
@@ -944,7 +969,8 @@ def openapi_document() -> dict[str, Any]:
             "is never accepted. "
             "Council users see, read-only, only their own authority's premises in review "
             "or action: everything else answers 404 to them. Errors are "
-            '{"error": CODE, "message": TEXT}.',
+            '{"error": CODE, "message": TEXT}. A query parameter sent empty counts as '
+            "absent.",
         },
         "servers": [{"url": "/"}],
         "security": BEARER,

@@ -11,9 +11,10 @@ from sqlalchemy import String, select
 
 from licensing.api import api_bp, api_user, requires_scope
 from licensing.api.openapi import openapi_document
+from licensing.auth.matrix import Action, permits
 from licensing.auth.models import POLICE_ROLES, User
 from licensing.db import get_session
-from licensing.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from licensing.errors import DomainError, NotFound, ValidationFailed
 from licensing.premises import services, workflow
 from licensing.premises.models import Premises
 
@@ -33,6 +34,8 @@ TEXT_FIELDS = tuple(name for name in CREATE_FIELDS if name not in ("latitude", "
 # Cursors are ids (premises) or sequence numbers (history): plain ASCII digits, and small
 # enough for a 64-bit integer on every database.
 _CURSOR = re.compile(r"[0-9]{1,18}")
+# A page size is a JSON Schema integer, which 50.0 also is.
+_WHOLE_NUMBER = re.compile(r"([0-9]{1,18})(?:\.0+)?")
 
 
 class BadRequest(DomainError):
@@ -110,9 +113,10 @@ def _page_size() -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
         return default
-    if not _CURSOR.fullmatch(raw) or not 1 <= int(raw) <= largest:
+    whole = _WHOLE_NUMBER.fullmatch(raw)
+    if not whole or not 1 <= int(whole.group(1)) <= largest:
         raise BadRequest(f"limit must be a whole number from 1 to {largest}", "bad_limit")
-    return int(raw)
+    return int(whole.group(1))
 
 
 def _cursor() -> int | None:
@@ -126,6 +130,7 @@ def _cursor() -> int | None:
 
 @api_bp.get("/premises")
 @requires_scope("read")
+@permits(Action.VIEW_REGISTER)
 def premises_index() -> ResponseReturnValue:
     """List premises the token's user may see: filters state, authority, q; keyset cursor."""
     after = _cursor()
@@ -165,13 +170,10 @@ def _case_officer(email: Any) -> User:
 
 @api_bp.post("/premises")
 @requires_scope("workflow")
+@permits(Action.ADD_PREMISES)
 def premises_create() -> ResponseReturnValue:
     """Add a premises; `case_officer` (an email) defaults to the token's user."""
     user = api_user()
-    if user.is_council:
-        raise NotFound("Not found")
-    if user.role not in POLICE_ROLES:
-        raise Forbidden("Only the police licensing team can add premises")
     body = _json_body()
     unknown = sorted(set(body) - set(CREATE_FIELDS))
     if unknown:
@@ -228,6 +230,7 @@ def _visible(premises_id: int) -> Premises:
 
 @api_bp.get("/premises/<int:premises_id>")
 @requires_scope("read")
+@permits(Action.VIEW_PREMISES)
 def premises_show(premises_id: int) -> ResponseReturnValue:
     """One premises, with its state and version."""
     return jsonify(premises_json(_visible(premises_id)))
@@ -235,14 +238,11 @@ def premises_show(premises_id: int) -> ResponseReturnValue:
 
 @api_bp.post("/premises/<int:premises_id>/transitions")
 @requires_scope("workflow")
+@permits(Action.TRANSITION_WORKFLOW)
 def premises_transition(premises_id: int) -> ResponseReturnValue:
     """Take a workflow event: {"event", "version", "reason", ...parameters}."""
     user = api_user()
-    if user.is_council:  # read-only, and must not learn what exists: always 404
-        raise NotFound("No such premises")
     premises = _visible(premises_id)
-    if user.role not in POLICE_ROLES:
-        raise Forbidden("Only the police licensing team can take workflow events")
     body = _json_body()
     unknown = sorted(set(body) - set(TRANSITION_RESERVED) - set(TRANSITION_PARAMETERS))
     if unknown:
@@ -267,6 +267,7 @@ def premises_transition(premises_id: int) -> ResponseReturnValue:
 
 @api_bp.get("/premises/<int:premises_id>/history")
 @requires_scope("read")
+@permits(Action.VIEW_PREMISES)
 def premises_history(premises_id: int) -> ResponseReturnValue:
     """The premises' audit events, newest first; keyset pages by sequence number."""
     before = _cursor()
@@ -302,6 +303,7 @@ def premises_history(premises_id: int) -> ResponseReturnValue:
 
 @api_bp.get("/openapi.json")
 @requires_scope("read")
+@permits(Action.READ_API_DESCRIPTION)
 def openapi() -> ResponseReturnValue:
     """The OpenAPI 3.1 description of this API."""
     return jsonify(openapi_document())

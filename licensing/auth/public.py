@@ -10,6 +10,15 @@ PUBLIC_ENDPOINTS: frozenset[str] = frozenset(
         "auth.login",  # the sign-in page itself
         "static",  # GOV.UK Frontend CSS, JS, fonts and images
         "health.healthz",  # load balancer probe; says only whether the database answers
+        # Password reset (licensing/auth/reset.py): asking for a link answers the same
+        # whoever asks; the link and the new-password page need a live single-use token.
+        "reset.request_link",
+        "reset.open_link",
+        "reset.set_password",
+        # OpenID Connect sign-in (licensing/auth/oidc.py): 404 unless OIDC_ENABLED; the
+        # callback checks state, nonce and the ID token's signature, issuer and audience.
+        "oidc.start",
+        "oidc.callback",
     }
 )
 

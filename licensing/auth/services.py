@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -52,25 +55,158 @@ def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def check_password_strength(password: str) -> None:
-    """Refuse passwords too short to be safe."""
+# Parts of a name or an email address shorter than this are too common inside ordinary
+# words to refuse a password for ("jo", "pc").
+_PERSONAL_FRAGMENT_MIN = 4
+DEFAULT_LOCKOUT_FAILURES = 10
+
+
+def normalise_email(email: str) -> str:
+    """An email address as accounts are stored and looked up: trimmed, lower-cased."""
+    return email.strip().lower()
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (licensing/auth/common_passwords.txt),
+    lower-cased. A missing file is an error, never an empty list."""
+    text = resources.files("licensing.auth").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def _personal_fragments(email: str | None, name: str | None) -> set[str]:
+    fragments: set[str] = set()
+    if email:
+        local = normalise_email(email).partition("@")[0]
+        fragments.add(local)
+        fragments.update(re.split(r"[^a-z0-9]+", local))
+    if name and "@" in name:  # the command line names a user by their email by default
+        name = name.partition("@")[0]
+    if name:
+        fragments.update(re.split(r"[^a-z0-9]+", name.lower()))
+    return {fragment for fragment in fragments if len(fragment) >= _PERSONAL_FRAGMENT_MIN}
+
+
+def check_password_strength(
+    password: str,
+    *,
+    user: User | None = None,
+    email: str | None = None,
+    name: str | None = None,
+) -> None:
+    """Refuse a password that is too short, on the list of common passwords, or that
+    contains the account's email name (before the @) or a part of the person's name.
+    The account is `user`, or the `email` and `name` of one not yet created. Raises
+    ValidationFailed with a message for the `password` field."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters",
             {"password": f"Use at least {MIN_PASSWORD_LENGTH} characters"},
         )
+    lowered = password.lower()
+    if lowered in common_passwords():
+        message = "This password is too common: attackers try it first. Choose another"
+        raise ValidationFailed(message, {"password": message})
+    email = email or (user.email if user else None)
+    name = name or (user.name if user else None)
+    if any(fragment in lowered for fragment in _personal_fragments(email, name)):
+        message = "The password must not contain your name or email address"
+        raise ValidationFailed(message, {"password": message})
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with this email and password, or None."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+def _lockout_threshold() -> int:
+    if has_app_context():
+        return int(current_app.config.get("ACCOUNT_LOCKOUT_FAILURES", DEFAULT_LOCKOUT_FAILURES))
+    return DEFAULT_LOCKOUT_FAILURES
+
+
+def authenticate(
+    session: Session, email: str, password: str, *, address: str | None = None
+) -> User | None:
+    """The active, unlocked user with this email and password, or None.
+
+    Every attempt is recorded on the system audit chain (`signed_in` or
+    `sign_in_failed` with the account's id when it exists, the client `address`, and why
+    it failed; never the email typed). A wrong password counts towards the lockout: the
+    ACCOUNT_LOCKOUT_FAILURES-th in a row locks the account (`account_locked`) until an
+    admin unlocks it; a locked account is refused even the right password. A success
+    resets the count. The password is checked against a hash whatever happens (a dummy
+    one for an unknown email), so the time taken says nothing. Commits."""
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
     try:
         _hasher().verify(user.password_hash if user else _dummy_hash(), password)
+        password_correct = True
     except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.active:
-        return None
-    return user
+        password_correct = False
+    if user is None:
+        _record_failure(session, None, "unknown_account", address)
+    elif not password_correct:
+        _record_wrong_password(session, user, address)
+    elif user.locked_at is not None:
+        _record_failure(session, user.id, "locked", address)
+    elif not user.active:
+        _record_failure(session, user.id, "disabled", address)
+    else:
+        if user.failed_sign_ins:
+            user.failed_sign_ins = 0
+        append_event(
+            session,
+            event="signed_in",
+            actor_id=user.id,
+            payload={"user_id": user.id, "address": address},
+        )
+        session.commit()
+        return user
+    session.commit()
+    return None
+
+
+def _record_failure(
+    session: Session, user_id: int | None, reason: str, address: str | None
+) -> None:
+    append_event(
+        session,
+        event="sign_in_failed",
+        actor_id=None,
+        payload={"user_id": user_id, "reason": reason, "address": address},
+    )
+
+
+def _record_wrong_password(session: Session, user: User, address: str | None) -> None:
+    # Counted in the database, not in Python, so concurrent wrong guesses are all counted;
+    # the conditional lock makes exactly one of them the one that locks.
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_sign_ins=User.failed_sign_ins + 1)
+        .execution_options(synchronize_session=False)
+    )
+    failures = session.scalar(select(User.failed_sign_ins).where(User.id == user.id)) or 0
+    _record_failure(session, user.id, "wrong_password", address)
+    if failures >= _lockout_threshold():
+        locked = session.execute(
+            update(User)
+            .where(User.id == user.id, User.locked_at.is_(None))
+            .values(locked_at=utcnow())
+            .returning(User.id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if locked is not None:
+            append_event(
+                session,
+                event="account_locked",
+                actor_id=None,
+                payload={"user_id": user.id, "failed_sign_ins": failures},
+            )
+    session.expire(user, ["failed_sign_ins", "locked_at"])
+
+
+def record_sign_out(session: Session, user: User) -> None:
+    """Record on the system audit chain that `user` signed out. Commits."""
+    append_event(session, event="signed_out", actor_id=user.id, payload={"user_id": user.id})
+    session.commit()
 
 
 def create_authority(session: Session, code: str, name: str) -> LicensingAuthority:
@@ -102,8 +238,10 @@ def create_user(
     authority_code: str | None = None,
     actor: User | None = None,
 ) -> User:
-    """Create an account. Council users must belong to one licensing authority."""
-    email = email.strip().lower()
+    """Create an account (`actor`: the admin who does, None from the command line).
+    Council users must belong to one licensing authority, and no one else may; the
+    password must pass `check_password_strength`."""
+    email = normalise_email(email)
     if "@" not in email:
         raise ValidationFailed(
             "Enter a valid email address", {"email": "Enter a valid email address"}
@@ -111,19 +249,11 @@ def create_user(
     try:
         role_value = Role(role)
     except ValueError:
-        raise ValidationFailed(f"Role must be one of {', '.join(r.value for r in Role)}") from None
-    check_password_strength(password)
-    authority = None
-    if role_value == Role.COUNCIL:
-        if not authority_code:
-            raise ValidationFailed("A council user needs --authority CODE")
-        authority = session.scalar(
-            select(LicensingAuthority).where(
-                LicensingAuthority.code == authority_code.strip().upper()
-            )
-        )
-        if authority is None:
-            raise NotFound(f"No licensing authority with code {authority_code!r}")
+        raise ValidationFailed(
+            f"Role must be one of {', '.join(r.value for r in Role)}", {"role": "Choose a role"}
+        ) from None
+    check_password_strength(password, email=email, name=name)
+    authority = authority_for_role(session, role_value, authority_code)
     if session.scalar(select(func.count()).select_from(User).where(User.email == email)):
         raise Refused(f"A user with email {email} already exists")
     user = User(
@@ -143,6 +273,30 @@ def create_user(
     )
     session.commit()
     return user
+
+
+def authority_for_role(
+    session: Session, role: Role, authority_code: str | None
+) -> LicensingAuthority | None:
+    """The authority a user of `role` belongs to: required for a council user (by its
+    code), refused for every other role."""
+    code = (authority_code or "").strip().upper()
+    if role != Role.COUNCIL:
+        if code:
+            raise ValidationFailed(
+                "Only a council user belongs to a licensing authority",
+                {"authority": "Only a council user belongs to a licensing authority"},
+            )
+        return None
+    if not code:
+        raise ValidationFailed(
+            "A council user needs --authority CODE",
+            {"authority": "Choose the council this user works for"},
+        )
+    authority = session.scalar(select(LicensingAuthority).where(LicensingAuthority.code == code))
+    if authority is None:
+        raise NotFound(f"No licensing authority with code {authority_code!r}")
+    return authority
 
 
 def _token_digest(token: str) -> str:

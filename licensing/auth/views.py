@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_login import LoginManager, current_user, logout_user
 
 from licensing.auth.forms import SignInForm
+from licensing.auth.matrix import Action, permits
 from licensing.auth.models import User
 from licensing.auth.public import PUBLIC_ENDPOINTS, SECRET_BEARING_ENDPOINTS
-from licensing.auth.services import authenticate
+from licensing.auth.services import authenticate, record_sign_out
+from licensing.auth.signin import LAST_SEEN_AT, SIGNED_IN_AT, begin_session
 from licensing.db import get_session
 
 auth_bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 
-# Session keys: when the user signed in and when they last asked for a page (epoch seconds).
-SIGNED_IN_AT = "signed_in_at"
-LAST_SEEN_AT = "last_seen_at"
 # Requests that neither count as activity nor end a session: the API (bearer tokens),
 # static files, the health probe and the token-bearing calendar feed.
 _UNTIMED_ENDPOINTS = frozenset({"static", "health.healthz"}) | SECRET_BEARING_ENDPOINTS
@@ -114,25 +114,25 @@ def login() -> ResponseReturnValue:
         return redirect(url_for("dashboard.home"))
     form = SignInForm()
     if form.validate_on_submit():
-        user = authenticate(get_session(), form.email.data or "", form.password.data or "")
+        user = authenticate(
+            get_session(),
+            form.email.data or "",
+            form.password.data or "",
+            address=request.remote_addr,
+        )
         if user is None:
             form.email.errors = ["Enter a correct email address and password"]
         else:
-            # A fresh session for the signed-in user: whatever the session held before
-            # (a planted fixation value, an old CSRF token) goes with the old one.
-            session.clear()
-            login_user(user)
-            now = int(time.time())
-            session[SIGNED_IN_AT] = now
-            session[LAST_SEEN_AT] = now
+            begin_session(user)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
 
 @auth_bp.post("/sign-out")
-@login_required
+@permits(Action.MANAGE_OWN_ACCOUNT)
 def logout() -> ResponseReturnValue:
     """Sign out (a POST, so a link elsewhere cannot sign someone out)."""
+    record_sign_out(get_session(), cast(User, current_user))
     logout_user()
     flash("You have signed out.", "success")
     return redirect(url_for("auth.login"))

@@ -9,8 +9,8 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from licensing.auth.matrix import Action, permits
 from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
 from licensing.dashboard import services
 from licensing.db import get_session, utcnow
 
@@ -18,7 +18,7 @@ dashboard_bp = Blueprint("dashboard", __name__)
 
 
 @dashboard_bp.get("/")
-@roles_required(Role.OFFICER, Role.SUPERVISOR, Role.COUNCIL, Role.ADMIN)
+@permits(Action.VIEW_DASHBOARD)
 def home() -> ResponseReturnValue:
     """Home: each role's dashboard, counted live from the database."""
     user = cast(User, current_user)

@@ -8,8 +8,8 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.deadlines.services import team_calendar
 from licensing.timeutil import london_today
@@ -18,7 +18,7 @@ deadlines_bp = Blueprint("deadlines", __name__)
 
 
 @deadlines_bp.get("/calendar")
-@roles_required(Role.OFFICER, Role.SUPERVISOR, Role.COUNCIL)
+@permits(Action.VIEW_CALENDAR)
 def calendar_page() -> ResponseReturnValue:
     """Deadlines (and, for the police, visits) from anything overdue to 8 weeks ahead."""
     user = cast(User, current_user)

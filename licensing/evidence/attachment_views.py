@@ -25,8 +25,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, allowed, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
 from licensing.evidence import attachments, store
@@ -39,7 +39,6 @@ from licensing.visits.models import Visit
 from licensing.visits.services import get_visit
 
 attachments_bp = Blueprint("attachments", __name__)
-POLICE = (Role.OFFICER, Role.SUPERVISOR)
 
 
 def _user() -> User:
@@ -56,7 +55,7 @@ def attachments_for(
     """The attachments of an incident or a visit, for a police user; none for anyone
     else (the incident page is also shown to council users and admins)."""
     user = _user()
-    if not user.is_authenticated or not user.is_police:
+    if not user.is_authenticated or not allowed(user, Action.DOWNLOAD_ATTACHMENT):
         return []
     return attachments.attachments_of(
         get_session(),
@@ -150,7 +149,7 @@ def _upload(
 
 
 @attachments_bp.route("/incidents/<int:incident_id>/attachments", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.ADD_ATTACHMENT)
 def incident_upload(incident_id: int) -> ResponseReturnValue:
     """Attach a document or photo to an incident."""
     session = get_session()
@@ -164,7 +163,7 @@ def incident_upload(incident_id: int) -> ResponseReturnValue:
 
 
 @attachments_bp.route("/visits/<int:visit_id>/attachments", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.ADD_ATTACHMENT)
 def visit_upload(visit_id: int) -> ResponseReturnValue:
     """Attach a document or photo to a visit."""
     session = get_session()
@@ -184,7 +183,7 @@ def _owner_url(attachment: Attachment) -> str:
 
 
 @attachments_bp.route("/attachments/<int:attachment_id>/redacted-copy", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.ADD_ATTACHMENT)
 def redacted_copy(attachment_id: int) -> ResponseReturnValue:
     """Upload the redacted copy of an attachment that holds personal data."""
     session = get_session()
@@ -235,7 +234,7 @@ def redacted_copy(attachment_id: int) -> ResponseReturnValue:
 
 
 @attachments_bp.get("/attachments/<int:attachment_id>")
-@roles_required(*POLICE)
+@permits(Action.DOWNLOAD_ATTACHMENT)
 def download(attachment_id: int) -> ResponseReturnValue:
     """The attachment's bytes from the evidence store, always as a download, under a name
     made from its id (never the uploaded name), with the type decided at upload."""

@@ -13,8 +13,8 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, allowed, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.errors import Conflict, NotFound, Refused, ValidationFailed
 from licensing.evidence import services
@@ -43,8 +43,6 @@ from licensing.premises.services import get_premises
 from licensing.templating import place_errors
 
 evidence_bp = Blueprint("evidence", __name__)
-POLICE_ROLES = (Role.OFFICER, Role.SUPERVISOR)
-READERS = (Role.OFFICER, Role.SUPERVISOR, Role.COUNCIL)
 
 
 def _user() -> User:
@@ -73,7 +71,7 @@ def bundles_of_premises(premises_id: int) -> list[Bundle]:
 
 
 @evidence_bp.get("/bundles")
-@roles_required(*READERS)
+@permits(Action.VIEW_BUNDLE)
 def list_bundles() -> ResponseReturnValue:
     """Every bundle (police), or the bundles shared with the user's authority (council)."""
     bundles = services.list_bundles(get_session(), _user())
@@ -81,7 +79,7 @@ def list_bundles() -> ResponseReturnValue:
 
 
 @evidence_bp.route("/premises/<int:premises_id>/bundles/new", methods=["GET", "POST"])
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def build(premises_id: int) -> ResponseReturnValue:
     """Build a new bundle for a premises."""
     session = get_session()
@@ -117,7 +115,7 @@ def _render_bundle(
 ) -> ResponseReturnValue:
     session = get_session()
     user = _user()
-    police = user.role in POLICE_ROLES
+    police = allowed(user, Action.BUILD_BUNDLE)
     statement_form = forms.get("statement_form") or StatementForm(formdata=None)
     if "statement_form" not in forms:
         statement_form.statement.data = bundle.statement
@@ -131,11 +129,13 @@ def _render_bundle(
         bundle=bundle,
         premises=bundle.premises,
         police=police,
-        supervisor=user.role == Role.SUPERVISOR,
+        supervisor=allowed(user, Action.ISSUE_BUNDLE),
         items=services.items_of(session, bundle) if police else [],
         blockers=services.blockers_of(session, bundle),
         redactions=services.redactions_of(session, bundle),
-        accesses=services.accesses_of(session, bundle) if user.role == Role.SUPERVISOR else [],
+        accesses=services.accesses_of(session, bundle)
+        if allowed(user, Action.VIEW_BUNDLE_ACCESS_LOG)
+        else [],
         comments=services.comments_of(session, bundle),
         index=services.index_of(bundle),
         variants=services.variants_for(user),
@@ -153,13 +153,13 @@ def _render_bundle(
 
 
 @evidence_bp.get("/bundles/<int:bundle_id>")
-@roles_required(*READERS)
+@permits(Action.VIEW_BUNDLE)
 def show(bundle_id: int) -> ResponseReturnValue:
     """A bundle: its index, files, items, redaction log, comments and access log."""
     session = get_session()
     bundle = services.get_bundle(session, _user(), bundle_id)
     services.record_access(
-        session, _user(), bundle, "view", SHARED if _user().role == Role.COUNCIL else POLICE
+        session, _user(), bundle, "view", SHARED if _user().is_council else POLICE
     )
     return _render_bundle(bundle)
 
@@ -172,7 +172,7 @@ def _copy() -> str:
 
 
 @evidence_bp.get("/bundles/<int:bundle_id>/pdf")
-@roles_required(*READERS)
+@permits(Action.VIEW_BUNDLE)
 def pdf(bundle_id: int) -> ResponseReturnValue:
     """The PDF, shown in the browser (?copy=shared or police; council: shared only)."""
     session = get_session()
@@ -188,7 +188,7 @@ def pdf(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.get("/bundles/<int:bundle_id>/zip")
-@roles_required(*READERS)
+@permits(Action.VIEW_BUNDLE)
 def zip_file(bundle_id: int) -> ResponseReturnValue:
     """The ZIP: PDF, attachments and manifest (?copy=shared or police)."""
     session = get_session()
@@ -211,7 +211,7 @@ def _item(bundle: Bundle, item_id: int) -> BundleItem:
 
 
 @evidence_bp.route("/bundles/<int:bundle_id>/items/<int:item_id>", methods=["GET", "POST"])
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def exclude_item(bundle_id: int, item_id: int) -> ResponseReturnValue:
     """Leave an item out of a draft, with a reason."""
     session = get_session()
@@ -243,7 +243,7 @@ def exclude_item(bundle_id: int, item_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/items/<int:item_id>/include")
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def include_item(bundle_id: int, item_id: int) -> ResponseReturnValue:
     """Put a left-out item back into a draft."""
     session = get_session()
@@ -261,7 +261,7 @@ def include_item(bundle_id: int, item_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/statement")
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def statement(bundle_id: int) -> ResponseReturnValue:
     """Change a draft's statement."""
     session = get_session()
@@ -284,7 +284,7 @@ def statement(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/rebuild")
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def rebuild(bundle_id: int) -> ResponseReturnValue:
     """Rebuild a draft from the latest records."""
     session = get_session()
@@ -301,7 +301,7 @@ def rebuild(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/issue")
-@roles_required(Role.SUPERVISOR)
+@permits(Action.ISSUE_BUNDLE)
 def issue(bundle_id: int) -> ResponseReturnValue:
     """Issue a draft (supervisor)."""
     session = get_session()
@@ -318,7 +318,7 @@ def issue(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/share")
-@roles_required(Role.SUPERVISOR)
+@permits(Action.SHARE_BUNDLE)
 def share(bundle_id: int) -> ResponseReturnValue:
     """Share an issued bundle with the premises' licensing authority (supervisor)."""
     session = get_session()
@@ -338,7 +338,7 @@ def share(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/new-version")
-@roles_required(*POLICE_ROLES)
+@permits(Action.BUILD_BUNDLE)
 def new_version(bundle_id: int) -> ResponseReturnValue:
     """Start a new version of an issued bundle."""
     session = get_session()
@@ -354,7 +354,7 @@ def new_version(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/acknowledge")
-@roles_required(Role.COUNCIL)
+@permits(Action.ACKNOWLEDGE_BUNDLE)
 def acknowledge(bundle_id: int) -> ResponseReturnValue:
     """Acknowledge receipt of a shared bundle (council)."""
     session = get_session()
@@ -367,7 +367,7 @@ def acknowledge(bundle_id: int) -> ResponseReturnValue:
 
 
 @evidence_bp.post("/bundles/<int:bundle_id>/comments")
-@roles_required(*READERS)
+@permits(Action.COMMENT_ON_BUNDLE)
 def comment(bundle_id: int) -> ResponseReturnValue:
     """Add a comment to a bundle."""
     session = get_session()

@@ -34,6 +34,7 @@ from licensing.auth.models import User
 from licensing.csvfiles import decode_text, join_row, unreadable_csv
 from licensing.csvfiles import rejections_csv as rejected_rows_csv
 from licensing.errors import ValidationFailed
+from licensing.incidents import parallel
 from licensing.incidents.linking import PremisesGrid
 from licensing.incidents.models import (
     CATEGORIES,
@@ -442,7 +443,7 @@ class _BulkWriter:
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         self.dbapi: Any = dbapi
-        self.cursor = dbapi.cursor()
+        self.cursor: Any = dbapi.cursor()
         self.mark = "?" if self.sqlite else "%s"
         self._next_id: int | None = None
         self._statements: dict[tuple[str, int], str] = {}
@@ -456,11 +457,16 @@ class _BulkWriter:
         self._links: list[tuple[Any, ...]] = []
         self.incident_table = self.link_table = _REJECTIONS  # set by use()
         self.batch_rows = BATCH
+        # In a reading process (see record()): the statements of the batch being built.
+        self._recorded: list[tuple[str, int, Any]] | None = None
+        self._send: Callable[[Any], None] | None = None
+        self._by_name = {_REJECTIONS.name: _REJECTIONS}
 
     def use(self, incidents: _Table, links: _Table) -> None:
         """The layouts of this run's incident and link rows. SQLite: a batch is three
         whole multi-row incident statements."""
         self.incident_table, self.link_table = incidents, links
+        self._by_name.update({incidents.name: incidents, links.name: links})
         if self.sqlite:
             self.batch_rows = self._per_statement(incidents) * _STATEMENTS_PER_BATCH
 
@@ -560,12 +566,36 @@ class _BulkWriter:
             self._statements[key] = sql
         return sql
 
+    def record(self, send: Callable[[Any], None]) -> None:
+        """Hand each batch's statements to `send` rather than executing them: what a
+        second process reading the file does (licensing.incidents.parallel). A batch is a
+        list of (table name, rows per statement, parameters); execute() runs each one.
+        The database is out of reach from here on."""
+        self._recorded, self._send = [], send
+        self.cursor = None
+
+    def execute(self, table: str, rows: int, parameters: Any) -> None:
+        """Run one INSERT of `rows` rows into the table of that name (rows == 0: an
+        executemany of one-row parameter sets)."""
+        if self._recorded is not None:
+            self._recorded.append((table, rows, parameters))
+            return
+        sql = self._statement(self._by_name[table], rows)
+        if rows:
+            self.cursor.execute(sql, parameters)
+        else:
+            self.cursor.executemany(sql, parameters)
+
+    def _sent(self) -> None:
+        """Recording: send the statements built since the last batch."""
+        if self._recorded and self._send is not None:
+            self._send(self._recorded)
+            self._recorded = []
+
     def _executemany(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             fixed = table.fixed_values
-            self.cursor.executemany(
-                self._statement(table, 0), [row + fixed for row in rows] if fixed else rows
-            )
+            self.execute(table.name, 0, [row + fixed for row in rows] if fixed else rows)
 
     def _insert_whole(self, table: _Table, rows: list[tuple[Any, ...]]) -> int:
         """Insert as many rows as fill whole multi-row statements; how many that was."""
@@ -575,10 +605,11 @@ class _BulkWriter:
         per = self._per_statement(table)
         whole = len(rows) - len(rows) % per
         if whole:
-            sql = self._statement(table, per)
             fixed = table.fixed_values
             for start in range(0, whole, per):
-                self.cursor.execute(sql, [*fixed, *chain.from_iterable(rows[start : start + per])])
+                self.execute(
+                    table.name, per, [*fixed, *chain.from_iterable(rows[start : start + per])]
+                )
         return whole
 
     def insert(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
@@ -600,12 +631,14 @@ class _BulkWriter:
             ready = bisect_left(self._links, self._incidents[0][0], key=itemgetter(1))
         done = self._insert_whole(self.link_table, self._links[:ready])
         del self._links[:done]
+        self._sent()
 
     def finish(self) -> None:
         """Insert what write_batch() left over."""
         self.insert(self.incident_table, self._incidents)
         self.insert(self.link_table, self._links)
         self._incidents, self._links = [], []
+        self._sent()
 
     def enlarge_cache(self) -> None:
         """SQLite: a larger page cache for this import, so index pages written at random
@@ -693,6 +726,27 @@ class _Linker:
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Each CSV record with the line it starts on (the header is line 1), exactly as
     csv.reader over io.StringIO(text, newline="") reads them and csvfiles.read_rows
+    numbers them (see _all_records).
+
+    A first line without a quote or a lone CR is read on its own, before any work on the
+    whole text: the importer checks the header in its own process and a second process
+    reading the file (licensing.incidents.parallel) then does that work.
+    """
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
+    if not text or '"' in first or "\r" in first[:-1] or len(first) > csv.field_size_limit():
+        yield from _all_records(text)
+        return
+    first = first.removesuffix("\r")
+    yield 1, first.split(",") if first else []
+    rest = _all_records(text)
+    next(rest)  # the first line again, read the same way
+    yield from rest
+
+
+def _all_records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Each CSV record with the line it starts on (the header is line 1), exactly as
+    csv.reader over io.StringIO(text, newline="") reads them and csvfiles.read_rows
     numbers them, but cheaper for the common case.
 
     A line without a quote character is split on commas directly (csv.reader would give
@@ -768,15 +822,22 @@ def import_incidents(
     fmt: str,
     actor: User | None,
     radius_m: float = DEFAULT_RADIUS_M,
+    *,
+    second_process: bool | None = None,
 ) -> IncidentImportResult:
     """Import a file of incidents in one transaction, link them, and record the run.
+
+    `second_process`: read the file in a second process while this one writes
+    (licensing.incidents.parallel); None decides by the file's size and the machine,
+    True uses it wherever it can. Either way the result is the same. Only SQLite imports
+    that check duplicates in memory can; elsewhere the file is read here.
 
     Raises ValidationFailed, having written nothing, when the file is not of the format
     or cannot be read as CSV (such as a field longer than the csv module's limit)."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}")
     try:
-        return _import_file(session, data, file_name, fmt, actor, radius_m)
+        return _import_file(session, data, file_name, fmt, actor, radius_m, second_process)
     except csv.Error as error:
         session.rollback()  # the run row and any batch already written go with it
         raise ValidationFailed(
@@ -791,6 +852,7 @@ def _import_file(
     fmt: str,
     actor: User | None,
     radius_m: float,
+    second_process: bool | None,
 ) -> IncidentImportResult:
     text = decode_text(data)
     has_nul = "\x00" in text  # checked per row only when the file holds one at all
@@ -815,11 +877,20 @@ def _import_file(
         writer.use(*_tables(fmt, run.id, spec.actor_id, writer.time(datetime.now(UTC))))
         # Duplicates of rows already held: from memory when the table holds no more of this
         # source's references than about twice the file's lines, else asked batch by batch.
-        held = writer.held_refs(spec.source, 2 * text.count("\n") + 10_000)
+        lines = text.count("\n")
+        held = writer.held_refs(spec.source, 2 * lines + 10_000)
         writer.enlarge_cache()
         try:
-            result, rejections = _import_rows(spec, writer, linker, held)
-            writer.finish()
+            # Probing asks the database batch by batch, which only this process can do.
+            if (
+                held is not None
+                and (parallel.worthwhile(lines) if second_process is None else second_process)
+                and parallel.can_fork()
+            ):
+                result, rejections = _import_rows_in_child(spec, writer, linker, held)
+            else:
+                result, rejections = _import_rows(spec, writer, linker, held)
+                writer.finish()
             writer.insert(_REJECTIONS, rejections)
         finally:
             writer.restore_cache()
@@ -1003,6 +1074,28 @@ def _import_rows(
     result.linked = linked
     result.suggested = suggested
     return result, rejections
+
+
+def _import_rows_in_child(
+    spec: _Import, writer: _BulkWriter, linker: _Linker, held: set[str]
+) -> tuple[IncidentImportResult, list[tuple[Any, ...]]]:
+    """_import_rows in a second process that sends each batch's statements here to be
+    executed: the same rows, ids, links and counts, with the reading overlapping the
+    writing. The child numbers rows from the id read here (under SQLite's write lock),
+    and dedupes against `held`, so it never needs the database."""
+    writer.next_free_id()
+
+    def read(send: Callable[[Any], None]) -> tuple[IncidentImportResult, list[tuple[Any, ...]]]:
+        writer.record(send)
+        counts = _import_rows(spec, writer, linker, held)
+        writer.finish()
+        return counts
+
+    def write(statements: list[tuple[str, int, Any]]) -> None:
+        for table, rows, parameters in statements:
+            writer.execute(table, rows, parameters)
+
+    return parallel.run_in_child(read, write)
 
 
 def rejections_csv(run: IncidentImportRun) -> str:

@@ -21,8 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from wtforms import Field
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import can_see_premises, roles_required
+from licensing.auth.matrix import Action, allowed, permits
+from licensing.auth.models import User
+from licensing.auth.permissions import can_see_premises
 from licensing.csvfiles import csv_download
 from licensing.db import get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
@@ -47,7 +48,6 @@ from licensing.premises import exports
 from licensing.premises.models import LicensingAuthority, Premises
 
 incidents_bp = Blueprint("incidents", __name__)
-POLICE = (Role.OFFICER, Role.SUPERVISOR)
 
 
 def _user() -> User:
@@ -55,7 +55,7 @@ def _user() -> User:
 
 
 @incidents_bp.get("/incidents")
-@roles_required(Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
+@permits(Action.VIEW_INCIDENTS)
 def list_incidents() -> ResponseReturnValue:
     """Incidents, newest first, filtered by category, source and link status."""
     session = get_session()
@@ -83,7 +83,7 @@ def list_incidents() -> ResponseReturnValue:
 
 
 @incidents_bp.get("/incidents/export.csv")
-@roles_required(Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
+@permits(Action.EXPORT_INCIDENTS)
 def export_incidents() -> ResponseReturnValue:
     """The incident list as CSV: every page of it, with the list's filters (the people in
     an incident are never exported). Police and admin only, as the list is."""
@@ -93,6 +93,7 @@ def export_incidents() -> ResponseReturnValue:
 
 
 @incidents_bp.get("/incidents/<int:incident_id>")
+@permits(Action.VIEW_INCIDENT)
 def show(incident_id: int) -> ResponseReturnValue:
     """One incident, its links, and (police only) the people held apart."""
     session = get_session()
@@ -104,7 +105,7 @@ def show(incident_id: int) -> ResponseReturnValue:
         incident=incident,
         links=links,
         visible={premises.id for _link, premises in links if can_see_premises(user, premises)},
-        show_people=user.is_police,
+        show_people=allowed(user, Action.VIEW_PEOPLE),
     )
 
 
@@ -116,7 +117,7 @@ def _authority_choices() -> list[tuple[str, str]]:
 
 
 @incidents_bp.route("/incidents/new", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.RECORD_INCIDENT)
 def create() -> ResponseReturnValue:
     """An officer records an incident."""
     session = get_session()
@@ -220,7 +221,7 @@ def _linked_premises(session: Session, incident_id: int) -> list[int]:
 
 
 @incidents_bp.route("/asb-reports/new", methods=["GET", "POST"])
-@roles_required(Role.COUNCIL)
+@permits(Action.LOG_ASB_REPORT)
 def council_asb_report() -> ResponseReturnValue:
     """A council licensing officer logs an ASB report against one of their premises."""
     session = get_session()
@@ -268,7 +269,7 @@ def council_asb_report() -> ResponseReturnValue:
 
 
 @incidents_bp.route("/incidents/import", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.IMPORT_INCIDENTS)
 def import_page() -> ResponseReturnValue:
     """Upload a data.police.uk or generic CSV of incidents."""
     session = get_session()
@@ -308,14 +309,14 @@ def _run_or_404(run_id: int) -> IncidentImportRun:
 
 
 @incidents_bp.get("/incidents/import/<int:run_id>")
-@roles_required(*POLICE)
+@permits(Action.IMPORT_INCIDENTS)
 def import_run(run_id: int) -> ResponseReturnValue:
     """One import run: its counts and rejected rows."""
     return render_template("incidents/import_run.html", run=_run_or_404(run_id))
 
 
 @incidents_bp.get("/incidents/import/<int:run_id>/rejected.csv")
-@roles_required(*POLICE)
+@permits(Action.IMPORT_INCIDENTS)
 def import_rejections(run_id: int) -> ResponseReturnValue:
     """Download the run's rejected rows as CSV."""
     run = _run_or_404(run_id)
@@ -323,7 +324,7 @@ def import_rejections(run_id: int) -> ResponseReturnValue:
 
 
 @incidents_bp.route("/incidents/suggestions", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.REVIEW_LINK_SUGGESTIONS)
 def suggestions() -> ResponseReturnValue:
     """Suggested links grouped by premises; confirm or reject each or in bulk."""
     session = get_session()
@@ -365,7 +366,7 @@ def _local_path(value: str | None) -> str | None:
 
 
 @incidents_bp.get("/recommendations")
-@roles_required(Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
+@permits(Action.VIEW_RECOMMENDATIONS)
 def list_recommendations() -> ResponseReturnValue:
     """Every open escalation recommendation."""
     session = get_session()
@@ -380,7 +381,7 @@ def list_recommendations() -> ResponseReturnValue:
 
 
 @incidents_bp.route("/recommendations/<int:recommendation_id>/dismiss", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.DISMISS_RECOMMENDATION)
 def dismiss_recommendation(recommendation_id: int) -> ResponseReturnValue:
     """Dismiss a recommendation with a reason."""
     session = get_session()

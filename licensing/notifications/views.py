@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from wtforms import RadioField, SubmitField
 from wtforms.validators import InputRequired
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.notifications import outbox
 from licensing.notifications.alerts import alert_mode, set_alert_mode
@@ -40,7 +40,7 @@ class AlertPreferenceForm(FlaskForm):
 
 
 @notifications_bp.get("/admin/outbox")
-@roles_required(Role.ADMIN)
+@permits(Action.MANAGE_OUTBOX)
 def outbox_failures() -> ResponseReturnValue:
     """Emails that failed for good, newest first, and how many are in each status."""
     session = get_session()
@@ -58,7 +58,7 @@ def outbox_failures() -> ResponseReturnValue:
 
 
 @notifications_bp.post("/admin/outbox/<int:email_id>/retry")
-@roles_required(Role.ADMIN)
+@permits(Action.MANAGE_OUTBOX)
 def retry_email(email_id: int) -> ResponseReturnValue:
     """Put a failed email back in the queue (CSRF-checked like every form)."""
     email = outbox.retry(get_session(), email_id)
@@ -67,7 +67,7 @@ def retry_email(email_id: int) -> ResponseReturnValue:
 
 
 @notifications_bp.route("/account/alerts", methods=["GET", "POST"])
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.CHOOSE_ALERTS)
 def alert_preferences() -> ResponseReturnValue:
     """Choose every alert plus the digest, or the digest only."""
     session = get_session()

@@ -22,8 +22,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
-from licensing.auth.models import POLICE_ROLES, Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, allowed, event_action, permits
+from licensing.auth.models import POLICE_ROLES, User
 from licensing.csvfiles import csv_download
 from licensing.db import get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
@@ -49,8 +49,6 @@ from licensing.visits import services as visit_services
 
 premises_bp = Blueprint("premises", __name__)
 
-POLICE_AND_ADMIN = (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
-
 
 def _user() -> User:
     return cast(User, current_user)
@@ -73,6 +71,7 @@ def _officer_choices() -> list[tuple[str, str]]:
 
 
 @premises_bp.get("/premises")
+@permits(Action.VIEW_REGISTER)
 def list_premises() -> ResponseReturnValue:
     """The register, filtered by state and authority, searched, paginated."""
     filters = _list_filters(request.args)
@@ -87,7 +86,7 @@ def list_premises() -> ResponseReturnValue:
         pages=max(ceil(total / per_page), 1),
         filters=filters,
         authorities=_authority_choices()[1:],
-        can_bulk=_user().is_police,
+        can_bulk=allowed(_user(), Action.WORK_IN_BULK),
     )
 
 
@@ -118,6 +117,7 @@ def _back_to_list() -> ResponseReturnValue:
 
 
 @premises_bp.get("/premises/export.csv")
+@permits(Action.EXPORT_REGISTER)
 def export_premises() -> ResponseReturnValue:
     """The premises list as CSV: every page of it, with the list's filters, and only the
     premises the user may see (a council user's own in review or action)."""
@@ -126,7 +126,7 @@ def export_premises() -> ResponseReturnValue:
 
 
 @premises_bp.post("/premises/bulk")
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.WORK_IN_BULK)
 def bulk() -> ResponseReturnValue:
     """The list's bulk form: export the selected premises as CSV, or go on to book a visit
     at each of them. Selected ids the user may not see are dropped, never shown."""
@@ -156,7 +156,7 @@ def _visit_officer_choices() -> list[tuple[str, str]]:
 
 
 @premises_bp.post("/premises/bulk/visits")
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.SCHEDULE_VISIT)
 def bulk_visits() -> ResponseReturnValue:
     """Book the same visit at every selected premises and report, premises by premises,
     which were booked and why any were not (the ones booked stay booked)."""
@@ -203,6 +203,7 @@ def bulk_visits() -> ResponseReturnValue:
 
 
 @premises_bp.get("/premises/<int:premises_id>/timeline")
+@permits(Action.VIEW_PREMISES)
 def timeline(premises_id: int) -> ResponseReturnValue:
     """The premises' history, oldest first, laid out to print: audit events, confirmed
     incidents and (for the police) visits, in London time."""
@@ -265,7 +266,7 @@ def _render_detail(
             linked_total=len(links),
             chart=weekly_chart(weeks, series),
             suggested=len(incident_services.linked_incidents(session, premises.id, "suggested"))
-            if _user().is_police
+            if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS)
             else 0,
             recommendations=recommendations.open_recommendations(session, premises.id),
             deadlines=premises_deadlines(session, premises.id),
@@ -285,7 +286,7 @@ def _render_detail(
             determined=determined,
             takes_effect=decision_takes_effect(determined) if determined else None,
             problem=problem,
-            can_edit=_user().role in POLICE_ROLES,
+            can_edit=allowed(_user(), Action.EDIT_PREMISES),
         ),
         status,
     )
@@ -306,6 +307,7 @@ def _officer_names(entries: list[services.HistoryEntry]) -> dict[int, str]:
 
 
 @premises_bp.get("/premises/<int:premises_id>")
+@permits(Action.VIEW_PREMISES)
 def show(premises_id: int) -> ResponseReturnValue:
     """A premises: details, state, the events the user may take now, and its history."""
     premises = services.get_premises(get_session(), _user(), premises_id)
@@ -329,7 +331,7 @@ def _event_params(event: str, form: TransitionForm) -> dict[str, Any]:
 
 
 @premises_bp.post("/premises/<int:premises_id>/events/<event>")
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.TRANSITION_WORKFLOW)
 def take_event(premises_id: int, event: str) -> ResponseReturnValue:
     """Take one workflow event on a premises from its form on the premises page."""
     session = get_session()
@@ -337,9 +339,9 @@ def take_event(premises_id: int, event: str) -> ResponseReturnValue:
     if event not in EVENT_FORMS:
         raise NotFound("No such event")
     rule = workflow.EVENT_RULES[event]
-    if _user().role not in rule.roles:
-        # Before the form is validated: a role that may not take the event is told so,
-        # not shown errors on a form it was never offered.
+    if not allowed(_user(), event_action(event)):
+        # Before the form is validated: a role that may not take the event (a
+        # supervisor's event) is told so, not shown errors on a form it was never offered.
         raise Forbidden(f"Your role ({_user().role}) may not {rule.label.lower()}")
     form = EVENT_FORMS[event](prefix=event)
     if not form.validate_on_submit():
@@ -388,7 +390,7 @@ def _conflict_message(what: str) -> str:
 
 
 @premises_bp.route("/premises/<int:premises_id>/edit", methods=["GET", "POST"])
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.EDIT_PREMISES)
 def edit(premises_id: int) -> ResponseReturnValue:
     """Edit a premises' details; a stale version is a conflict, never an overwrite."""
     session = get_session()
@@ -434,7 +436,7 @@ def edit(premises_id: int) -> ResponseReturnValue:
 
 
 @premises_bp.route("/premises/new", methods=["GET", "POST"])
-@roles_required(Role.OFFICER, Role.SUPERVISOR)
+@permits(Action.ADD_PREMISES)
 def create() -> ResponseReturnValue:
     """Add a premises to the register by hand."""
     session = get_session()
@@ -468,7 +470,7 @@ def create() -> ResponseReturnValue:
 
 
 @premises_bp.route("/premises/import", methods=["GET", "POST"])
-@roles_required(*POLICE_AND_ADMIN)
+@permits(Action.IMPORT_REGISTER)
 def import_page() -> ResponseReturnValue:
     """Upload a council register (LGA PremisesLicences CSV) and see what happened."""
     session = get_session()
@@ -508,14 +510,14 @@ def _run_or_404(run_id: int) -> RegisterImportRun:
 
 
 @premises_bp.get("/premises/import/<int:run_id>")
-@roles_required(*POLICE_AND_ADMIN)
+@permits(Action.IMPORT_REGISTER)
 def import_run(run_id: int) -> ResponseReturnValue:
     """The counts of one register import and its rejected rows."""
     return render_template("premises/import_run.html", run=_run_or_404(run_id))
 
 
 @premises_bp.get("/premises/import/<int:run_id>/rejected.csv")
-@roles_required(*POLICE_AND_ADMIN)
+@permits(Action.IMPORT_REGISTER)
 def import_rejections(run_id: int) -> ResponseReturnValue:
     """Download the rejected rows of an import as CSV, each with its line and reason."""
     run = _run_or_404(run_id)

@@ -14,8 +14,8 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import COUNCIL_VISIBLE_STATES, Action, Scope, grant_for, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.premises.workflow import STATES
 from licensing.reports import services
@@ -23,24 +23,28 @@ from licensing.reports.charts import category_chart, state_chart
 
 reports_bp = Blueprint("reports", __name__)
 
-ALL_ROLES = (Role.OFFICER, Role.SUPERVISOR, Role.COUNCIL, Role.ADMIN)
-
 
 def _user() -> User:
     return cast(User, current_user)
 
 
+def _force_wide(user: User) -> bool:
+    """True when the user's grant to see reports reaches every authority."""
+    grant = grant_for(user, Action.VIEW_REPORTS)
+    return grant is not None and grant.scope is Scope.ANY
+
+
 def _chosen_authority(user: User, codes: list[str]) -> str | None:
     """The authority code asked for, if it is one the user may choose; a council user
     is always held to their own."""
-    if user.role == Role.COUNCIL:
+    if not _force_wide(user):
         return codes[0] if codes else None
     asked = (request.args.get("authority") or "").strip().upper()
     return asked if asked in codes else None
 
 
 @reports_bp.get("/map")
-@roles_required(*ALL_ROLES)
+@permits(Action.VIEW_REPORTS)
 def map_page() -> ResponseReturnValue:
     """Premises on a map, coloured by state, with their recent incidents as circles; the
     table below lists the same premises and is the page's accessible equivalent."""
@@ -66,7 +70,7 @@ def map_page() -> ResponseReturnValue:
         data=data,
         filters=filters,
         authorities=authorities,
-        states=STATES if user.role != Role.COUNCIL else ["review", "action"],
+        states=STATES if _force_wide(user) else list(COUNCIL_VISIBLE_STATES),
         state_initials=services.STATE_INITIALS,
         density_days=services.DENSITY_DAYS,
         density_legend=[(n, services.density_radius(n)) for n in services.DENSITY_LEGEND],
@@ -74,7 +78,7 @@ def map_page() -> ResponseReturnValue:
 
 
 @reports_bp.get("/reports")
-@roles_required(*ALL_ROLES)
+@permits(Action.VIEW_REPORTS)
 def charts_page() -> ResponseReturnValue:
     """Premises by state at each month-end, and confirmed incidents by category, over
     the last 12 months, for one authority or all of them."""

@@ -23,8 +23,8 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from licensing.auth.models import Role, User
-from licensing.auth.permissions import roles_required
+from licensing.auth.matrix import Action, permits
+from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, ValidationFailed
 from licensing.premises.services import get_premises
@@ -35,7 +35,6 @@ from licensing.visits.forms import CancelVisitForm, FeedForm, RecordOutcomeForm,
 from licensing.visits.models import OBJECTIVES, STATUS_LABELS, VISIT_OUTCOMES, VISIT_TYPES, Visit
 
 visits_bp = Blueprint("visits", __name__)
-POLICE = (Role.OFFICER, Role.SUPERVISOR)
 
 
 def _user() -> User:
@@ -54,7 +53,7 @@ def _visit_labels() -> dict[str, Any]:
 
 
 @visits_bp.route("/premises/<int:premises_id>/visits/new", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.SCHEDULE_VISIT)
 def schedule(premises_id: int) -> ResponseReturnValue:
     """Book a visit to a premises (taking over its proposed visit, if any)."""
     session = get_session()
@@ -131,14 +130,14 @@ def _render_visit(
 
 
 @visits_bp.get("/visits/<int:visit_id>")
-@roles_required(*POLICE)
+@permits(Action.VIEW_VISITS)
 def show(visit_id: int) -> ResponseReturnValue:
     """A visit: what, where, when and who; its outcome, or the form to record it."""
     return _render_visit(services.get_visit(get_session(), _user(), visit_id))
 
 
 @visits_bp.post("/visits/<int:visit_id>/outcome")
-@roles_required(*POLICE)
+@permits(Action.RECORD_VISIT)
 def record(visit_id: int) -> ResponseReturnValue:
     """Record the outcome and findings of a visit."""
     session = get_session()
@@ -173,7 +172,7 @@ def record(visit_id: int) -> ResponseReturnValue:
 
 
 @visits_bp.post("/visits/<int:visit_id>/cancel")
-@roles_required(*POLICE)
+@permits(Action.SCHEDULE_VISIT)
 def cancel(visit_id: int) -> ResponseReturnValue:
     """Cancel a proposed or scheduled visit, with a reason."""
     session = get_session()
@@ -203,7 +202,7 @@ def cancel(visit_id: int) -> ResponseReturnValue:
 
 
 @visits_bp.get("/visits")
-@roles_required(*POLICE)
+@permits(Action.VIEW_VISITS)
 def list_visits() -> ResponseReturnValue:
     """Visits, soonest first: filter to mine, overdue, this week; open, completed or all."""
     status = request.args.get("status")
@@ -232,7 +231,7 @@ def _feed_url(token: str) -> str:
 
 
 @visits_bp.route("/calendar-feed", methods=["GET", "POST"])
-@roles_required(*POLICE)
+@permits(Action.MANAGE_CALENDAR_FEED)
 def calendar_feed() -> ResponseReturnValue:
     """See whether you have a calendar address; make a new one (shown once)."""
     session = get_session()
@@ -260,7 +259,7 @@ def calendar_feed() -> ResponseReturnValue:
 
 
 @visits_bp.post("/calendar-feed/revoke")
-@roles_required(*POLICE)
+@permits(Action.MANAGE_CALENDAR_FEED)
 def revoke_calendar_feed() -> ResponseReturnValue:
     """Stop the calendar address working."""
     form = FeedForm()
