@@ -30,6 +30,14 @@ from licensing.visits.models import VISIT_TYPES
 
 DATE_FORMAT = "%d %m %Y"  # GOV.UK date input: day, month, year boxes
 
+STALE_PAGE = "This page is out of date or was changed: reload it and try again"
+
+
+def record_version_field() -> HiddenField:
+    """The hidden version of the record a form edits (the optimistic lock): required,
+    and only ever the whole number the page itself was given."""
+    return HiddenField(validators=[DataRequired(), Regexp(r"^[0-9]{1,18}$", message=STALE_PAGE)])
+
 
 class GovDateField(DateField):
     """A date from the three GOV.UK boxes (day, month, year).
@@ -95,7 +103,7 @@ class DetailsFields(FlaskForm):
 class PremisesEditForm(DetailsFields):
     """Edit an existing premises; names the version the officer saw."""
 
-    version = HiddenField(validators=[DataRequired()])
+    version = record_version_field()
     reason = TextAreaField(
         "Why are you making this change?",
         description="For example: DPS variation granted by the council on 3 March",
@@ -125,7 +133,7 @@ class PremisesCreateForm(DetailsFields):
 class TransitionForm(FlaskForm):
     """Fields every workflow event has: the version seen and a reason."""
 
-    version = HiddenField(validators=[DataRequired()])
+    version = record_version_field()
     reason = TextAreaField(
         "Reason",
         widget=GovTextArea(),

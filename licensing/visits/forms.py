@@ -11,10 +11,10 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
-from licensing.premises.forms import DATE_FORMAT, GovDateField
+from licensing.premises.forms import DATE_FORMAT, GovDateField, record_version_field
 from licensing.visits.models import OBJECTIVES, VISIT_OUTCOMES, VISIT_TYPES
 from licensing.visits.services import FINDINGS_MAX
 
@@ -59,7 +59,7 @@ class ScheduleVisitForm(FlaskForm):
 class RecordOutcomeForm(FlaskForm):
     """What the visit found: outcome, when it took place, findings per objective."""
 
-    version = HiddenField(validators=[DataRequired()])
+    version = record_version_field()
     outcome = RadioField(
         "Outcome",
         widget=GovRadioInput(),
@@ -113,7 +113,7 @@ class RecordOutcomeForm(FlaskForm):
 class CancelVisitForm(FlaskForm):
     """Cancel a proposed or scheduled visit, with a reason."""
 
-    version = HiddenField(validators=[DataRequired()])
+    version = record_version_field()
     reason = TextAreaField(
         "Why cancel it?",
         widget=GovTextArea(),
