@@ -52,6 +52,11 @@ run: demo
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
 
+# The web app under gunicorn (gunicorn.conf.py: WEB_CONCURRENCY workers, JSON logs with
+# LOG_FORMAT=json), as each web node runs it in production; the scheduler runs apart.
+serve: migrate
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
 # The scheduler alone, in the foreground (one is active; a second waits as a standby).
 scheduler: migrate
 	$(BIN)/licensing scheduler run

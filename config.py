@@ -95,6 +95,10 @@ class Config:
     MAP_TILE_ATTRIBUTION = (
         '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
     )
+    # Logs: "json" (one object a line, with the request id) or "text" (Python's default).
+    LOG_FORMAT = "text"
+    # The bearer token a Prometheus scraper sends to /metrics; unset, /metrics answers 404.
+    METRICS_TOKEN: str | None = None
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:
@@ -134,6 +138,8 @@ class Config:
             "SIGN_IN_LIMIT_PER_ACCOUNT",
             "SIGN_IN_LIMIT_PER_ADDRESS",
             "ACCOUNT_LOCKOUT_FAILURES",
+            "LOG_FORMAT",
+            "METRICS_TOKEN",
         ):
             value = os.environ.get(name)
             if value:
@@ -164,6 +170,7 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     HSTS_SECONDS = 31536000
+    LOG_FORMAT = "json"
 
     @classmethod
     def from_environment(cls) -> dict[str, object]:

@@ -12,7 +12,7 @@ from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 
 from config import INSTANCE_DIR, load_config
-from licensing import db, security
+from licensing import db, observability, security
 
 csrf = CSRFProtect()
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     WTFormsHelpers(app)
     csrf.init_app(app)
     db.init_app(app)
+    # First of the request hooks: the request id is set before any other hook logs.
+    observability.init_app(app)
     security.init_app(app)
 
     from licensing import templating
@@ -93,6 +95,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)
+    app.register_blueprint(observability.metrics_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie
 

@@ -7,7 +7,9 @@ audit chain and every later guard is satisfied the way a real officer would sati
 from __future__ import annotations
 
 import random
+import sys
 from datetime import timedelta
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 from licensing.auth.models import User
 from licensing.auth.services import create_authority, create_user
 from licensing.db import get_session, utcnow
+from licensing.demo_large import SCALES, Progress, load_large, snap_points_dir, snap_points_from
 from licensing.errors import DomainError
 from licensing.incidents import recommendations
 from licensing.incidents.services import record_incident
@@ -284,9 +287,20 @@ def demo_group() -> None:
 
 @demo_group.command("load")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the register already has premises")
-@click.option("--premises", "premises_count", default=50, show_default=True)
+@click.option(
+    "--scale",
+    type=click.Choice(["small", "medium", "large"]),
+    default="small",
+    show_default=True,
+    help="small: ~50 premises in every state; large: issue 8's 10,000 premises, "
+    "1,000,000 incidents, 50,000 visits, 2,000 reviews, 200 users; medium: a twentieth",
+)
+@click.option("--seed", default=2026, show_default=True, help="Same seed, same data")
+@click.option(
+    "--premises", "premises_count", type=int, default=None, help="Premises (default: the scale's)"
+)
 @with_appcontext
-def demo_load(if_empty: bool, premises_count: int) -> None:
+def demo_load(if_empty: bool, scale: str, seed: int, premises_count: int | None) -> None:
     """Load demo authorities, users and premises, and print the demo sign-ins."""
     session = get_session()
     if session.scalar(select(func.count()).select_from(Premises)):
@@ -297,13 +311,78 @@ def demo_load(if_empty: bool, premises_count: int) -> None:
         raise click.ClickException(
             "The register is not empty; demo data loads only into an empty database"
         )
+    if scale != "small":
+        _load_scaled(session, scale, seed, premises_count)
+        _print_logins()
+        return
     try:
-        counts = load_demo(session, premises_count)
+        counts = load_demo(session, premises_count or 50, seed)
     except DomainError as error:
         session.rollback()
         raise click.ClickException(error.message) from None
     click.echo(f"Loaded {counts['premises']} demo premises.")
     _print_logins()
+
+
+class _StderrProgress(Progress):
+    """A click progress bar per stage, on standard error."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        """Open a bar labelled with the stage and its count."""
+        self._bar = click.progressbar(
+            length=max(total, 1), label=f"{stage:<12} {total:>9,}", file=sys.stderr, width=30
+        )
+        self._bar.__enter__()
+
+    def advance(self, steps: int) -> None:
+        """Move the bar on."""
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def finish(self) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _load_scaled(session: Session, scale: str, seed: int, premises_count: int | None) -> None:
+    from flask import current_app
+
+    size = SCALES[scale]
+    directory = snap_points_dir(current_app.config.get("DEMO_SNAP_POINTS_DIR"))
+    points = snap_points_from(directory)
+    click.echo(
+        f"Snap points: {len(points):,} from {directory}"
+        if points
+        else "Snap points: none found; using synthetic points around Liverpool"
+    )
+    try:
+        result = load_large(
+            session,
+            premises=premises_count or size.premises,
+            incidents=size.incidents,
+            visits=size.visits,
+            reviews=min(size.reviews, premises_count or size.premises),
+            users=size.users,
+            seed=seed,
+            password=DEMO_PASSWORD,
+            snap_points=points,
+            fixed_users=USERS,
+            progress=_StderrProgress(),
+        )
+    except DomainError as error:
+        session.rollback()
+        raise click.ClickException(error.message) from None
+    click.echo(
+        "Loaded " + ", ".join(f"{count:,} {name}" for name, count in result.counts.items()) + "."
+    )
+    for name, seconds in result.seconds.items():
+        click.echo(f"  {name:<12} {seconds:8.1f} s")
+    click.echo(f"  {'total':<12} {sum(result.seconds.values()):8.1f} s")
 
 
 def _print_logins() -> None:

@@ -22,6 +22,7 @@ from licensing.incidents.models import (
     Recommendation,
 )
 from licensing.notifications.models import AlertPreference, OutboxEmail
+from licensing.notifications.scheduler_runs import SchedulerRun
 from licensing.premises.models import (
     LicensingAuthority,
     Premises,
@@ -34,6 +35,7 @@ from licensing.visits.models import CalendarFeed, Visit
 __all__ = [
     "AlertPreference",
     "OutboxEmail",
+    "SchedulerRun",
     "ApiToken",
     "AuditEvent",
     "AuditPersonalValue",

@@ -27,6 +27,7 @@ EXPECTED_PUBLIC = {
     "auth.login",
     "static",
     "health.healthz",
+    "health.readyz",  # tested in tests/test_observability.py
     # Password reset and OpenID Connect sign-in: each tested in tests/test_password_reset.py
     # and tests/test_oidc.py (the OIDC routes answer 404 unless OIDC_ENABLED).
     "reset.request_link",
@@ -142,7 +143,8 @@ def test_anonymous_post_without_csrf_token_is_refused_too(
 def test_public_list_contains_only_the_expected_endpoints() -> None:
     assert set(PUBLIC_ENDPOINTS) == EXPECTED_PUBLIC
     # Each checks a secret of its own, tested where it is built (tests/test_ics.py).
-    assert set(SECRET_BEARING_ENDPOINTS) == {"visits.feed"}
+    # /metrics checks METRICS_TOKEN (tests/test_observability.py).
+    assert set(SECRET_BEARING_ENDPOINTS) == {"visits.feed", "metrics.metrics"}
 
 
 def test_every_public_endpoint_exists(app: Flask) -> None:
@@ -160,6 +162,7 @@ def test_public_routes_are_read_only_except_sign_in(app: Flask) -> None:
         "auth.login": {"GET", "POST"},
         "static": {"GET"},
         "health.healthz": {"GET"},
+        "health.readyz": {"GET"},
         # Asking for a reset link and choosing the new password (with a live link) post.
         "reset.request_link": {"GET", "POST"},
         "reset.open_link": {"GET"},

@@ -10,6 +10,7 @@ PUBLIC_ENDPOINTS: frozenset[str] = frozenset(
         "auth.login",  # the sign-in page itself
         "static",  # GOV.UK Frontend CSS, JS, fonts and images
         "health.healthz",  # load balancer probe; says only whether the database answers
+        "health.readyz",  # readiness probe; names only which check failed
         # Password reset (licensing/auth/reset.py): asking for a link answers the same
         # whoever asks; the link and the new-password page need a live single-use token.
         "reset.request_link",
@@ -26,5 +27,6 @@ PUBLIC_ENDPOINTS: frozenset[str] = frozenset(
 SECRET_BEARING_ENDPOINTS: frozenset[str] = frozenset(
     {
         "visits.feed",  # /calendar/<token>.ics: a revocable per-user token, stored hashed
+        "metrics.metrics",  # /metrics: METRICS_TOKEN as a bearer token; 404 when unset
     }
 )

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from licensing.db import utcnow
 from licensing.notifications.alerts import DEFAULT_DIGEST_HOUR, enqueue_digests, enqueue_due_alerts
+from licensing.notifications.scheduler_runs import record_success
 from licensing.notifications.sender import SendResult, SmtpSettings, send_due
 from licensing.timeutil import LONDON
 
@@ -192,7 +193,9 @@ def run_recommendations(app: Flask, now: datetime | None = None) -> int:
     with app.app_context():
         session = _session(app)
         try:
-            return len(evaluate(session, now=now or utcnow()))
+            raised = len(evaluate(session, now=now or utcnow()))
+            record_success(session, "recommendations")
+            return raised
         finally:
             session.close()
 
@@ -205,6 +208,7 @@ def run_sweep(app: Flask, now: datetime | None = None) -> tuple[dict[str, int], 
         try:
             enqueued = enqueue_due_alerts(session, now)
             sent = send_due(session, SmtpSettings.from_config(app.config), now=now)
+            record_success(session, "sweep")
             return enqueued, sent
         finally:
             session.close()
@@ -218,6 +222,7 @@ def run_digest(app: Flask, now: datetime | None = None) -> int:
         try:
             added = enqueue_digests(session, now)
             send_due(session, SmtpSettings.from_config(app.config), now=now)
+            record_success(session, "digest")
             return added
         finally:
             session.close()
@@ -254,6 +259,7 @@ def tick(app: Flask, now: datetime | None = None) -> TickResult:
             result.enqueued = enqueue_due_alerts(session, now)
             result.digests = enqueue_digests(session, now)
             result.sent = send_due(session, SmtpSettings.from_config(app.config), now=now)
+            record_success(session, "sweep")  # a tick does all a sweep does, and more
         finally:
             session.close()
     return result

@@ -1,0 +1,265 @@
+"""The large demo data set (`licensing demo load --scale large`), loaded at a small scale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import DateTime, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from licensing import create_app
+from licensing.audit.services import verify_chains
+from licensing.auth.models import User
+from licensing.cli import upgrade_database
+from licensing.db import Base, get_session
+from licensing.deadlines.models import Deadline
+from licensing.deadlines.services import calendar, deadlines_for
+from licensing.demo import DEMO_PASSWORD, USERS
+from licensing.demo_large import (
+    AUTHORITIES,
+    load_large,
+    read_snap_points,
+    snap_points_dir,
+    snap_points_from,
+)
+from licensing.evidence import store
+from licensing.evidence.models import Bundle
+from licensing.incidents.models import Incident
+from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
+from licensing.visits.models import Visit
+from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
+from tests.test_cli import run
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SIZE = {"premises": 50, "incidents": 5_000, "visits": 200, "reviews": 10, "users": 20}
+# Columns whose values are the wall clock at loading time, or hashes over it (argon2's
+# salt, the audit chain's links, rendered files that carry their build time): they differ
+# between any two loads and are left out of the digest.
+UNSTABLE = ("hash", "sha256", "salt")
+
+
+def load(session: Session, seed: int = 7) -> Any:
+    """The loader at the test scale, with the demo's fixed sign-ins."""
+    return load_large(
+        session, **SIZE, seed=seed, password=DEMO_PASSWORD, fixed_users=USERS, snap_points=None
+    )
+
+
+def _stable(value: Any) -> Any:
+    """A JSON payload without the keys that carry hashes or instants (`..._at`)."""
+    if isinstance(value, dict):
+        return {
+            k: _stable(v)
+            for k, v in value.items()
+            if not any(u in k for u in UNSTABLE) and not k.endswith("_at")
+        }
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def digest(session: Session) -> dict[str, str]:
+    """A SHA-256 per table over every row in id order, leaving out the unstable columns."""
+    out = {}
+    for table in Base.metadata.sorted_tables:
+        columns = [
+            c
+            for c in table.columns
+            if not isinstance(c.type, DateTime)
+            and "DateTime" not in type(c.type).__name__  # UTCDateTime, a TypeDecorator
+            and not any(u in c.name for u in UNSTABLE)
+            and c.name not in ("index_json",)
+        ]
+        order = list(table.primary_key.columns) or columns
+        hasher = hashlib.sha256()
+        for row in session.execute(select(*columns).order_by(*order)):
+            values = []
+            for column, value in zip(columns, row, strict=True):
+                if column.name == "payload" and isinstance(value, str):
+                    value = json.dumps(_stable(json.loads(value)), sort_keys=True)
+                values.append(repr(value))
+            hasher.update("\x1f".join(values).encode() + b"\n")
+        out[table.name] = hasher.hexdigest()
+    return out
+
+
+@pytest.fixture
+def other_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Flask]]:
+    """Apps on further fresh databases, built by the migrations like the `app` fixture's."""
+    made: list[tuple[Flask, str | None]] = []
+
+    def make() -> Flask:
+        name = None
+        if ON_POSTGRES:
+            name = f"licensing_demo_{uuid.uuid4().hex[:10]}"
+            server = make_url(TEST_DATABASE_URL)
+            admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            url = server.set(database=name).render_as_string(hide_password=False)
+            upgrade_database(url)
+        else:
+            template = request.getfixturevalue("_database_template")
+            path = tmp_path / f"other-{len(made)}.db"
+            shutil.copyfile(template, path)
+            url = f"sqlite:///{path}"
+        application = create_app(
+            {
+                "ENV_NAME": "testing",
+                "DATABASE_URL": url,
+                "EVIDENCE_DIR": str(tmp_path / f"evidence-{len(made)}"),
+            }
+        )
+        made.append((application, name))
+        return application
+
+    yield make
+    for application, name in made:
+        application.extensions["db_engine"].dispose()
+        if name is not None:
+            server = make_url(TEST_DATABASE_URL)
+            admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def count(session: Session, model: Any, *where: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_loads_the_asked_counts_in_every_state(session: Session) -> None:
+    result = load(session)
+
+    assert count(session, LicensingAuthority) == len(AUTHORITIES) == 5
+    assert count(session, User) == 20
+    for email, _name, role, _authority in USERS:
+        assert session.scalar(select(User.role).where(User.email == email)) == role
+    roles = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
+    assert set(roles) == {"officer", "supervisor", "council", "admin"}
+    council_authorities = session.scalars(
+        select(func.distinct(User.authority_id)).where(User.role == "council")
+    ).all()
+    assert len(council_authorities) == 5
+    assert count(session, Premises) == 50
+    assert count(session, Incident) == 5_000
+    assert count(session, Visit, Visit.status.in_(["scheduled", "completed"])) == 200
+    assert count(session, Visit, Visit.status == "completed") == 160
+    assert count(session, ReviewApplication) == 10
+    states = set(session.scalars(select(Premises.state)).all())
+    assert states == {"monitored", "warned", "review", "action"}
+    assert result.counts["incidents"] == 5_000 and result.counts["reviews"] == 10
+    assert set(result.seconds) == {
+        "authorities",
+        "users",
+        "premises",
+        "incidents",
+        "workflow",
+        "visits",
+    }
+    # The imported incidents were linked by the real linker (suggested near premises).
+    links = session.scalar(text("SELECT count(*) FROM premises_incident_links"))
+    assert links and links > 1_000
+
+
+def test_audit_chains_verify_and_states_have_their_events(session: Session) -> None:
+    load(session)
+
+    verdict = verify_chains(session)
+    assert verdict.ok, verdict.describe()
+    for premises in session.scalars(select(Premises)):
+        last = session.execute(
+            text(
+                "SELECT to_state FROM audit_events WHERE premises_id = :id AND to_state IS NOT"
+                " NULL ORDER BY seq DESC LIMIT 1"
+            ),
+            {"id": premises.id},
+        ).scalar_one()
+        assert last == premises.state
+
+
+def test_every_review_has_an_issued_bundle_with_files_and_its_deadlines(
+    session: Session, app: Flask
+) -> None:
+    load(session)
+
+    reviews = session.scalars(select(ReviewApplication)).all()
+    assert {r.kind for r in reviews} == {"standard", "summary"}
+    assert {r.status for r in reviews} >= {"open", "determined"}
+    under_review = session.scalars(
+        select(Premises.id).where(Premises.state.in_(["review", "action"]))
+    ).all()
+    assert set(under_review) <= {r.premises_id for r in reviews}
+    cal = calendar()
+    for review in reviews:
+        assert review.bundle_id is not None
+        bundle = session.get(Bundle, review.bundle_id)
+        assert bundle is not None and bundle.premises_id == review.premises_id
+        assert bundle.status == "issued" and bundle.shared_at is not None
+        for digest_value in (bundle.shared_pdf_sha256, bundle.police_zip_sha256):
+            assert digest_value and store.get(digest_value)  # the real file, checked
+        stored = {
+            d.kind: (d.due_date, d.due_at)
+            for d in session.scalars(select(Deadline).where(Deadline.review_id == review.id))
+        }
+        expected = {
+            due.kind: (None, due.due) if hasattr(due.due, "hour") else (due.due, None)
+            for due in deadlines_for(review, cal)
+        }
+        assert stored and stored == expected
+
+
+def test_same_seed_same_data_and_another_seed_other_data(
+    session: Session, other_app: Callable[[], Flask]
+) -> None:
+    load(session, seed=7)
+    first = digest(session)
+    second_app, third_app = other_app(), other_app()
+    with second_app.app_context():
+        load(get_session(), seed=7)
+        second = digest(get_session())
+    with third_app.app_context():
+        load(get_session(), seed=8)
+        third = digest(get_session())
+
+    assert first == second
+    differing = {name for name in first if first[name] != third[name]}
+    assert {"premises", "incidents", "visits", "review_applications"} <= differing
+
+
+def test_command_refuses_a_database_that_is_not_empty(app: Flask) -> None:
+    assert run(app, "demo", "load", "--premises", "2").exit_code == 0
+
+    refused = run(app, "demo", "load", "--scale", "large")
+    assert refused.exit_code != 0
+    assert "not empty" in refused.output
+    skipped = run(app, "demo", "load", "--scale", "large", "--if-empty")
+    assert skipped.exit_code == 0
+    assert "Demo data already loaded." in skipped.output
+    with app.app_context():
+        assert count(get_session(), Premises) == 2
+
+
+def test_snap_point_reader_keeps_distinct_positions(tmp_path: Path) -> None:
+    points = read_snap_points([FIXTURES / "snap-points-street.csv"])
+
+    assert points == [
+        (53.37, -3.07, "On or near Argyle Street"),
+        (53.405, -2.98, "On or near Bold Street"),
+        (53.49, -3.01, "On or near Stanley Road"),
+    ]
+    # The shared folder is found by its configured name and read by its known file names.
+    shutil.copyfile(FIXTURES / "snap-points-street.csv", tmp_path / "2021-12-merseyside-street.csv")
+    assert snap_points_dir(str(tmp_path)) == tmp_path
+    assert snap_points_from(tmp_path) == points
+    assert snap_points_from(None) == []
