@@ -10,12 +10,22 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from govuk_frontend_wtf.main import WTFormsHelpers
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
+from werkzeug.routing import IntegerConverter, Map
 
 from config import INSTANCE_DIR, load_config
 from licensing import db, observability, security
 
 csrf = CSRFProtect()
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in every route: a whole number that fits a database integer column
+    (PostgreSQL's `integer`, the narrowest the ids use)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -32,6 +42,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings)
     os.makedirs(app.instance_path, exist_ok=True)
+    # Before any route is added: an id in a path too large for the database's integer
+    # columns is a page that does not exist (404), not a driver error (500).
+    app.url_map.converters["int"] = RowIdConverter
 
     app.jinja_loader = ChoiceLoader(
         [

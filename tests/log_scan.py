@@ -1,19 +1,23 @@
 """Personal data never reaches the logs: a check over the whole test suite (issue #7).
 
-For the whole session (each xdist worker alike) a handler on the root logger keeps the
-text of every log record (message and exception), with the app's, werkzeug's,
-SQLAlchemy's and APScheduler's loggers switched on at INFO (ours at DEBUG); the stderr of
-the `licensing` processes the tests start (the scheduler, the CLI) is kept too. Meanwhile
-the harness collects every personal value the tests hand the app, without touching app
-code: the name, phone, email and address of each person stored on an incident (a mapper
-event), every password hashed or checked (argon2), and every bearer token presented to
-the API (Flask's request_started signal). At the end, any such value of six characters
-or more found in the kept text fails the run (exit status 1), naming the kind of value
-and the logger, never the value in full. Any string shaped like a bearer token in the
-logs fails it too.
+For the whole session (in each xdist worker alike) a handler on the root logger keeps
+the text of every log record (message, exception and stack), with the app's loggers
+("licensing", app.logger included) at DEBUG and werkzeug's, SQLAlchemy's, APScheduler's,
+Alembic's, Flask-Limiter's and Authlib's at INFO (pytest's own per-test log capture
+leaves SQLAlchemy's and Alembic's chatter below WARNING out: it is for the scan). The stderr of the `licensing`
+processes the tests start (the scheduler, the CLI) is kept too.
+
+Meanwhile the harness collects every personal value the tests hand the app, without
+touching app code: the name, phone, email and address of each person stored on an
+incident (a mapper event), every password hashed or checked (argon2), and every bearer
+token presented to the API (Flask's request_started signal). At the end of the session
+any such value (six characters or more, not a run like "000000") found in the kept text,
+in any case and also after URL-decoding, fails the run with exit status 1, naming the
+kind of value and the logger, never the value in full; so does any string shaped like a
+bearer token. Workers hand their findings to the xdist controller, which fails the run.
 
 The kept text is deduplicated (SQLAlchemy's timing notes are normalised first), and the
-values are matched by their first six characters, so the scan costs seconds, not minutes.
+values are matched by their first six characters, so the scan costs seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ LOGGER_LEVELS = {
     "authlib": logging.INFO,
 }
 SQL_LOGGER = "sqlalchemy.engine"
+QUIET_IN_PYTEST = ("sqlalchemy", "alembic")
 WORKER_OUTPUT_KEY = "personal_data_in_logs"
 
 
@@ -71,6 +76,12 @@ def worth_scanning(value: str) -> bool:
     """Six characters or more, and not a run of one or two characters ("000000"),
     which could turn up in any text by chance."""
     return len(value) >= MIN_LENGTH and len(set(value)) >= 3
+
+
+def not_chatter(record: logging.LogRecord) -> bool:
+    """A log filter for pytest's own capture: leaves out what only the scan switched
+    on (SQL statements, mapper set-up, migrations below WARNING)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_IN_PYTEST)
 
 
 class PersonalValues:
@@ -152,6 +163,7 @@ class LogScan:
         self.handler = LogText()
         self.findings: list[Finding] = []
         self.worker_findings: list[Finding] = []
+        self.worker_counts: list[dict[str, int]] = []
         self._undo: list[Any] = []
         self._install()
 
@@ -169,17 +181,6 @@ class LogScan:
                 self._undo.append(
                     lambda logger=logger, previous=previous: logger.setLevel(previous)
                 )
-        # Every SQL statement comes here directly rather than through the root logger:
-        # pytest's own per-test log capture (and xdist's reports) need not carry them.
-        engine = logging.getLogger(SQL_LOGGER)
-        engine.addHandler(self.handler)
-        engine.propagate = False
-
-        def reconnect() -> None:
-            engine.removeHandler(self.handler)
-            engine.propagate = True
-
-        self._undo.append(reconnect)
         self._collect_people()
         self._collect_passwords()
         self._collect_tokens()
@@ -257,38 +258,62 @@ class LogScan:
 
     # ---- the hooks ---------------------------------------------------------------------
 
+    def pytest_sessionstart(self) -> None:
+        """Keep SQL statements out of pytest's own per-test log capture (shown with a
+        failure, and carried in every xdist report): they are for the scan."""
+        logging_plugin = self.config.pluginmanager.get_plugin("logging-plugin")
+        for name in ("caplog_handler", "report_handler"):
+            handler = getattr(logging_plugin, name, None)
+            if isinstance(handler, logging.Handler):
+                handler.addFilter(not_chatter)
+                self._undo.append(lambda handler=handler: handler.removeFilter(not_chatter))
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """Gather what an xdist worker found."""
-        for item in getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY, []):
-            self.worker_findings.append(Finding(**item))
+        """Gather what an xdist worker found, and how much it scanned."""
+        output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+        if output:
+            self.worker_findings.extend(Finding(**item) for item in output["findings"])
+            self.worker_counts.append(output["counts"])
+
+    def _counts(self) -> dict[str, int]:
+        return {
+            "records": self.handler.records,
+            "texts": len(self.handler.texts),
+            "values": len(self.values),
+        }
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Scan; a worker hands its findings to the controller, which fails the run."""
         self.findings = scan(self.values, self.handler.items())
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:
-            workeroutput[WORKER_OUTPUT_KEY] = [asdict(f) for f in self.findings]
+            workeroutput[WORKER_OUTPUT_KEY] = {
+                "findings": [asdict(f) for f in self.findings],
+                "counts": self._counts(),
+            }
             return
         self.findings = sorted(set(self.findings) | set(self.worker_findings), key=str)
         if self.findings and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        """Say what was found (never the values), or that nothing was."""
+        """Say how much was scanned and what was found (never the values)."""
+        counts = [self._counts(), *self.worker_counts]
+        total = {key: sum(c[key] for c in counts) for key in counts[0]}
+        summary = (
+            f"log scan: {total['records']} log records ({total['texts']} distinct texts) "
+            f"searched for {total['values']} personal values and secrets"
+        )
         if not self.findings:
-            if self.config.getoption("verbose") > 0:
-                terminalreporter.write_line(
-                    f"log scan: no personal data in the logs ({self.handler.records} records, "
-                    f"{len(self.values)} personal values on this process)"
-                )
+            terminalreporter.write_line(f"{summary}: none found")
             return
         terminalreporter.section("personal data in the logs", red=True, bold=True)
         for finding in self.findings:
             terminalreporter.write_line(f"- {finding}", red=True)
         terminalreporter.write_line(
-            "A personal value or a secret reached a log (see tests/log_scan.py). "
-            "Log ids, not the values.",
+            f"{summary}. A personal value or a secret reached a log (tests/log_scan.py): "
+            "log ids, never the values.",
             red=True,
         )
 

@@ -13,7 +13,7 @@ Each operation gets a fresh database seeded with premises in every state, incide
 people, and bundles draft, issued and shared; generated path ids are drawn from the
 seeded ids half the time, so the fuzzer gets past the 404s. Generation is derandomised
 with a fixed seed and bounded (MAX_EXAMPLES per operation plus Schemathesis's coverage
-cases), so the file is the same every run and takes about a minute and a half on SQLite.
+cases), so the file is the same every run and takes 40 to 90 seconds on SQLite.
 """
 
 from __future__ import annotations
@@ -206,7 +206,9 @@ def needs_workflow_scope(context: Any) -> bool:
     return bool(context.operation.definition.raw.get("x-required-scope") == "workflow")
 
 
-def test_the_document_fuzzed_is_the_one_the_app_serves(app: Flask, session: Session, world):  # type: ignore[no-untyped-def]
+def test_the_document_fuzzed_is_the_one_the_app_serves(
+    app: Flask, session: Session, world: dict[str, Any]
+) -> None:
     token = create_token(session, world["officer"].email)
     CURRENT_APP.app = app
     try:
@@ -217,7 +219,7 @@ def test_the_document_fuzzed_is_the_one_the_app_serves(app: Flask, session: Sess
         CURRENT_APP.app = None
     assert served.raw_schema == schema.raw_schema
     labels = {result.ok().label for result in schema.get_all_operations()}
-    assert len(labels) == 15 and "POST /api/v1/premises/{premises_id}/transitions" in labels
+    assert len(labels) >= 15 and "POST /api/v1/premises/{premises_id}/transitions" in labels
 
 
 @schema.parametrize()

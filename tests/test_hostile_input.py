@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
 from licensing.auth.services import create_token
 from licensing.errors import ValidationFailed
@@ -622,3 +623,29 @@ def test_arbitrary_strings_in_a_valid_incident_form_are_stored_or_refused(
     client, token = officer_client
     response = client.post("/incidents/new", data={"csrf_token": token, **values})
     assert response.status_code in (302, 422), response.status_code
+
+
+# ---- ids too large for the database ---------------------------------------------------
+
+
+@pytest.mark.parametrize("huge", [2**31, 2**63, 10**30])
+def test_an_id_too_large_for_the_database_is_a_404_on_every_route(
+    app: Flask, world: dict[str, Any], huge: int
+) -> None:
+    """A path id beyond PostgreSQL's integer (or SQLite's 64 bits) once reached the
+    driver and answered 500; now no route matches it."""
+    client = signed_in(app, world["supervisor"])
+    adapter = app.url_map.bind("localhost")
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        converters = rule._converters  # noqa: SLF001
+        ints = [n for n in rule.arguments if isinstance(converters[n], IntegerConverter)]
+        if not ints or "GET" not in (rule.methods or set()):
+            continue
+        values = {n: huge if n in ints else "warn" for n in rule.arguments}
+        path = adapter.build(rule.endpoint, values)
+        assert str(huge) in path
+        response = client.get(path)
+        assert response.status_code == 404, (rule.rule, response.status_code)
+        checked += 1
+    assert checked >= 20

@@ -12,17 +12,21 @@ presented to the API.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from licensing.auth.services import create_token
+from licensing.incidents.models import IncidentPerson
 from licensing.incidents.services import record_incident
 from tests.conftest import PASSWORD
+from tests.e2e_support import serve
 from tests.log_scan import LogScan, LogText, PersonalValues, scan
 
 pytest_plugins = ["pytester"]
@@ -133,6 +137,18 @@ def test_the_session_collects_what_the_tests_hand_the_app(
     assert plugin.values.kinds[token.casefold()] == "bearer token"
 
 
+def test_a_database_error_never_carries_the_values_it_was_given(session: Session) -> None:
+    """The leak this scan found: statement parameters (victims' names, phones) were in
+    SQL logging and in every database error's message, which an error handler logs.
+    The app's engines now hide them (licensing/db.py)."""
+    session.add(IncidentPerson(incident_id=999_999, role="victim", name="Dora Faultless"))
+    with pytest.raises(IntegrityError) as raised:
+        session.flush()  # no such incident
+    session.rollback()
+    assert "Dora Faultless" not in str(raised.value)
+    assert "SQL parameters hidden" in str(raised.value)
+
+
 def test_the_session_keeps_the_app_and_werkzeug_loggers_output(
     request: pytest.FixtureRequest,
 ) -> None:
@@ -146,6 +162,18 @@ def test_the_session_keeps_the_app_and_werkzeug_loggers_output(
     assert ("logger licensing.log_scan_probe", "DEBUG debug from the app's family") in kept
     assert ("logger werkzeug", "INFO a request line") in kept
     assert ("logger sqlalchemy.engine.Engine", "SELECT 1") in kept
+
+
+def test_a_live_servers_request_lines_are_kept(request: pytest.FixtureRequest, app: Flask) -> None:
+    """What the browser tests' live servers write (werkzeug's request lines) is scanned."""
+    plugin = _plugin(request.config)
+    with serve(app) as base_url:
+        url = f"{base_url}/healthz?probe=log-scan"
+        with urllib.request.urlopen(url) as response:  # noqa: S310 - our own test server
+            status = response.status
+    assert status == 200
+    lines = [text for source, text in plugin.handler.items() if source == "logger werkzeug"]
+    assert any("GET /healthz?probe=log-scan" in line for line in lines), lines[-3:]
 
 
 SUB_CONFTEST = """

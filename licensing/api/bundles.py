@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 from typing import Any
 
 from flask import Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
-from licensing.api import api_bp, api_user, requires_scope
-from licensing.api.views import refuse_lone_surrogates
+from licensing.api import MAX_ID, api_bp, api_user, requires_scope
+from licensing.api.views import refuse_lone_surrogates, refuse_nul_characters
 from licensing.auth.matrix import Action, permits
 from licensing.db import get_session
 from licensing.errors import ValidationFailed
@@ -20,6 +21,7 @@ from licensing.evidence.models import ITEM_KINDS, Bundle
 from licensing.premises import services as premises_services
 
 BUILD_FIELDS = {"from", "to", "review_kind", "statement", "exclude"}
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_EXCLUSIONS = 10_000
 PERIOD_FIELDS = {"period_from": "from", "period_to": "to"}
 
@@ -57,15 +59,19 @@ def _body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     refuse_lone_surrogates(body)
+    refuse_nul_characters(body)
     return body
 
 
 def _date(body: dict[str, Any], name: str) -> date | None:
     value = body.get(name)
-    if value in (None, ""):
+    if value is None:
         return None
     try:
-        return date.fromisoformat(str(value))
+        # YYYY-MM-DD only: fromisoformat alone would also take 20240101 or 2024-W01-1.
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
             f"{name} must be a date YYYY-MM-DD", {name: "Enter a date"}
@@ -73,7 +79,9 @@ def _date(body: dict[str, Any], name: str) -> date | None:
 
 
 def _exclusions(body: dict[str, Any]) -> dict[tuple[str, int], str]:
-    raw = body.get("exclude") or []
+    raw = body.get("exclude")
+    if raw is None:
+        raw = []
     if not isinstance(raw, list) or len(raw) > MAX_EXCLUSIONS:
         raise ValidationFailed(
             'exclude must be a list of {"kind", "id", "reason"}', {"exclude": "Must be a list"}
@@ -90,6 +98,8 @@ def _exclusions(body: dict[str, Any]) -> dict[tuple[str, int], str]:
             )
         if not isinstance(ref_id, int) or isinstance(ref_id, bool):
             raise ValidationFailed(f"{where}.id must be an integer", {where: "Must be an integer"})
+        if ref_id > MAX_ID:  # names nothing, and no database could compare it
+            raise ValidationFailed(f"{where}.id is not the id of an item", {where: "No such item"})
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationFailed(
                 f"{where}.reason: say why the item is left out", {where: "Give a reason"}

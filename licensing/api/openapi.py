@@ -649,19 +649,19 @@ def _bundle_schemas() -> dict[str, Any]:
         "NewBundle": {
             "type": "object",
             "properties": {
-                "from": {"type": "string", "format": "date", "description": "Default: a year ago"},
-                "to": {"type": "string", "format": "date", "description": "Default: today"},
+                "from": _nullable("string", format="date", description="Default: a year ago"),
+                "to": _nullable("string", format="date", description="Default: today"),
                 "review_kind": {"type": "string", "enum": list(REVIEW_KINDS)},
                 "statement": {"type": "string"},
                 "exclude": {
-                    "type": "array",
+                    "type": ["array", "null"],
                     "description": "Items to leave out, each with the reason (it goes on the "
                     "police-only schedule of unused material)",
                     "items": {
                         "type": "object",
                         "properties": {
                             "kind": {"type": "string", "enum": list(ITEM_KINDS)},
-                            "id": {"type": "integer"},
+                            "id": {"type": "integer", "maximum": MAX_ID},
                             "reason": {"type": "string", "minLength": 1},
                         },
                         "required": ["kind", "id", "reason"],
@@ -673,7 +673,10 @@ def _bundle_schemas() -> dict[str, Any]:
         },
         "LockVersion": {
             "type": "object",
-            "properties": {"lock_version": {"type": "integer"}},
+            "description": "Optional (null is the same as leaving it out). Issue: a "
+            "lock_version other than the draft's answers 409. Share: an issued bundle never "
+            "changes, so it is not compared",
+            "properties": {"lock_version": {"type": ["integer", "null"]}},
             "additionalProperties": False,
         },
     }
@@ -989,7 +992,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": _schemas() | _incident_schemas() | _deadline_schemas() | _bundle_schemas(),
             "responses": {
                 "BadRequest": _error_response(
-                    "A query parameter is invalid (cursor, limit, state)"
+                    "A query parameter is invalid (cursor, limit, state, status)"
                 ),
                 "Unauthorised": {
                     **_error_response("Missing, unknown, revoked or expired bearer token"),

@@ -9,7 +9,7 @@ from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import String, select
 
-from licensing.api import api_bp, api_user, requires_scope
+from licensing.api import MAX_ID, api_bp, api_user, requires_scope
 from licensing.api.openapi import openapi_document
 from licensing.auth.matrix import Action, permits
 from licensing.auth.models import POLICE_ROLES, User
@@ -96,6 +96,31 @@ def refuse_lone_surrogates(body: Any) -> None:
                 ) from None
 
 
+def _holds_nul(value: Any) -> bool:
+    pending = [value]
+    while pending:  # without recursion, as in refuse_lone_surrogates
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def refuse_nul_characters(body: dict[str, Any]) -> None:
+    """Raise ValidationFailed naming each field whose text holds a NUL character (at
+    any depth): PostgreSQL can neither store nor compare one, which would be a 500."""
+    fields = sorted(name for name, value in body.items() if _holds_nul(name) or _holds_nul(value))
+    if fields:
+        raise ValidationFailed(
+            "Text must not contain NUL characters",
+            {name: "Must not contain NUL characters" for name in fields},
+        )
+
+
 def _json_body() -> dict[str, Any]:
     try:
         body = request.get_json(silent=True)
@@ -104,6 +129,7 @@ def _json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     refuse_lone_surrogates(body)
+    refuse_nul_characters(body)
     return body
 
 
@@ -125,7 +151,9 @@ def _cursor() -> int | None:
         return None
     if not _CURSOR.fullmatch(raw):
         raise BadRequest("cursor must be the next_cursor of a previous page", "bad_cursor")
-    return int(raw)
+    # Past the largest id there is, the page is the same (empty), and the database
+    # cannot compare an id column with a larger number.
+    return min(int(raw), MAX_ID)
 
 
 @api_bp.get("/premises")
@@ -142,6 +170,10 @@ def premises_index() -> ResponseReturnValue:
     )
     if filters.state and filters.state not in workflow.STATES:
         raise BadRequest(f"state must be one of {', '.join(workflow.STATES)}", "bad_state")
+    if "\x00" in (filters.authority or "") + (filters.q or ""):
+        # No name, licence number, postcode or code holds a NUL, so nothing matches; the
+        # database is not asked (PostgreSQL cannot compare text holding one).
+        return jsonify(items=[], next_cursor=None)
     items, next_cursor = services.premises_after(get_session(), api_user(), filters, after, limit)
     return jsonify(
         items=[premises_json(p) for p in items],
