@@ -101,6 +101,37 @@ def synthesise(rows: int, premises: int, seed: int) -> tuple[bytes, list[tuple[f
     return out.getvalue().encode("utf-8"), premises_positions
 
 
+class OtherWork:
+    """The CPU time other processes on the machine used while we measured (Linux: from
+    /proc/stat, less this process's and its children's), so that each figure can be read
+    with how busy the machine was."""
+
+    def __init__(self) -> None:
+        self.busy, self.own = self._busy(), self._own()
+        self.started = time.perf_counter()
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except OSError:
+            return None
+        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        times = os.times()
+        return times.user + times.system + times.children_user + times.children_system
+
+    def cores(self) -> str:
+        """How many cores' worth of CPU the others used, on average."""
+        busy = self._busy()
+        if busy is None or self.busy is None:
+            return "unknown"
+        others = (busy - self.busy) - (self._own() - self.own)
+        return f"{max(others, 0.0) / (time.perf_counter() - self.started):.2f}"
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(
@@ -158,11 +189,14 @@ def main() -> None:
             shutil.copyfile(Path(workdir) / "bench.db", bare_path)
             bare_url = f"sqlite:///{bare_path}"
 
+        load_before = load_average()
+        import_others = OtherWork()
         started = time.perf_counter()
         result = import_incidents(
             session, data, "bench.csv", "police-uk", None, second_process=second_process
         )
         import_seconds = time.perf_counter() - started
+        import_others_cores = import_others.cores()
         print(f"import with linking: {result.summary()}")
 
         # The bare comparison: the same parsed rows, one executemany, same driver and database.
@@ -229,10 +263,12 @@ def main() -> None:
             )
             for n, row in enumerate(parsed)
         ]
+        bare_others = OtherWork()
         started = time.perf_counter()
         cursor.executemany(sql, values)
         session.commit()
         bare_seconds = time.perf_counter() - started
+        bare_others_cores = bare_others.cores()
 
     import_rate = result.read / import_seconds
     bare_rate = len(values) / bare_seconds
@@ -244,9 +280,19 @@ def main() -> None:
     print(
         f"ratio import/bare: {import_rate / bare_rate:.2f} (target >= 0.5); target import rate 50,000 rows/s on SQLite"
     )
-    loadavg = Path("/proc/loadavg")
-    load = " ".join(loadavg.read_text().split()[:3]) if loadavg.exists() else "unknown"
-    print(f"second process: {args.second_process}; load average: {load}")
+    print(
+        f"second process: {args.second_process}; load average before the import: {load_before},"
+        f" after the bare insert: {load_average()}; other processes' CPU use (cores):"
+        f" {import_others_cores} during the import, {bare_others_cores} during the bare insert"
+    )
+
+
+def load_average() -> str:
+    """The 1, 5 and 15-minute load averages."""
+    try:
+        return " ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -58,6 +62,18 @@ pieces = st.sampled_from([",", '"', '""', "a", " ", "é", "\x00", "\n", "\r\n", 
 def test_records_are_read_exactly_as_csv_reader_reads_them(text_):
     expected = outcome(lambda: csv_records(text_))
     assert outcome(lambda: list(importer._records(text_))) == expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(pieces, max_size=40).map("".join), st.integers(min_value=0, max_value=6))
+def test_records_split_a_block_at_a_time_are_read_as_csv_reader_reads_them(text_, block):
+    """The same, with the text split into lines a few characters at a time."""
+    expected = outcome(lambda: csv_records(text_))
+    old, importer._BLOCK_CHARS = importer._BLOCK_CHARS, block
+    try:
+        assert outcome(lambda: list(importer._records(text_))) == expected
+    finally:
+        importer._BLOCK_CHARS = old
 
 
 @pytest.mark.parametrize(
@@ -441,14 +457,25 @@ def test_a_file_unreadable_deep_inside_is_refused_from_the_second_process(sessio
     assert_no_child_left()
 
 
-@pytest.mark.parametrize("load", [0.0, 0.9, 1.1, 6.0])
-def test_only_large_files_with_a_core_free_are_read_in_a_second_process(monkeypatch, load):
-    """A file is read in a second process automatically only when it is large and the
-    machine has about a core free (on two cores: a load average up to 1)."""
-    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (load, load, load))
+def test_a_small_file_is_always_read_in_the_importers_own_process():
     assert not parallel.worthwhile(parallel.MIN_LINES - 1)
-    free = parallel.cores() - load
-    assert parallel.worthwhile(parallel.MIN_LINES) == (parallel.can_fork() and free >= 1.0)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="measures idle cores on Linux")
+def test_a_large_file_is_read_here_when_no_core_is_free():
+    """Every core this process may use kept busy by other processes: no second process."""
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(parallel.cores())
+    ]
+    try:
+        time.sleep(0.3)  # let them start spinning
+        assert parallel.free_cores() < 1.0
+        assert not parallel.worthwhile(parallel.MIN_LINES)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
 
 
 def test_batches_arrive_in_order_and_the_result_comes_back():

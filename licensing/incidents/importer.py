@@ -88,6 +88,8 @@ _SQLITE_IMPORT_CACHE_KIB = 256 * 1024
 log = logging.getLogger(__name__)
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_LONE_CR = re.compile("\r(?!\n)")  # a CR that ends a line by itself
+_BLOCK_CHARS = 1 << 20  # the text is split into lines about this many characters at a time
 _POLICE_UK_CATEGORY_SET = frozenset(POLICE_UK_CATEGORIES)
 
 
@@ -460,6 +462,7 @@ class _BulkWriter:
         # In a reading process (see record()): the statements of the batch being built.
         self._recorded: list[tuple[str, int, Any]] | None = None
         self._send: Callable[[Any], None] | None = None
+        self._parked_cursor: Any = None
         self._by_name = {_REJECTIONS.name: _REJECTIONS}
 
     def use(self, incidents: _Table, links: _Table) -> None:
@@ -572,7 +575,8 @@ class _BulkWriter:
         list of (table name, rows per statement, parameters); execute() runs each one.
         The database is out of reach from here on."""
         self._recorded, self._send = [], send
-        self.cursor = None
+        # Parked, not dropped: freeing it here would finalise it on the parent's connection.
+        self._parked_cursor, self.cursor = self.cursor, None
 
     def execute(self, table: str, rows: int, parameters: Any) -> None:
         """Run one INSERT of `rows` rows into the table of that name (rows == 0: an
@@ -754,22 +758,18 @@ def _all_records(text: str) -> Iterator[tuple[int, list[str]]]:
     spans, goes through csv.reader. Lines are split on "\\n" when every CR is part of a
     CRLF; a file with a lone CR (which also ends a line) is read by csv.reader throughout.
     This also avoids io.StringIO, which holds a copy of the whole text at four bytes a
-    character.
+    character, and the lines are split a block at a time (see _lines).
     """
-    if text.count("\r") != text.count("\r\n"):
+    if _LONE_CR.search(text):
         reader = csv.reader(io.StringIO(text, newline=""))
         line_end = 0
         for values in reader:
             yield line_end + 1, values
             line_end = reader.line_num
         return
-    lines = text.split("\n")
-    last = lines.pop()  # after the final "\n": "" or a last line that has no line break
-    ended = len(lines)  # lines 1..ended had a "\n"
-    if last:
-        lines.append(last)
+    ended = text.count("\n")  # lines 1..ended had a "\n"
     limit = csv.field_size_limit()  # csv.reader refuses longer fields: let it
-    pieces = iter(lines)
+    pieces = _lines(text, _BLOCK_CHARS)
     number = 0
     for piece in pieces:
         number += 1
@@ -789,6 +789,24 @@ def _all_records(text: str) -> Iterator[tuple[int, list[str]]]:
 
         values = next(csv.reader(with_breaks(piece)), [])
         yield start, values
+
+
+def _lines(text: str, block: int) -> Iterator[str]:
+    """The lines of text.split("\n"), less the empty piece after a final "\n", split about
+    `block` characters at a time: the first rows come without waiting for the whole text
+    to be split, and the text is never held twice over as lines."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start + block)
+        if end < 0:
+            pieces = text[start:].split("\n")
+            last = pieces.pop()  # after the final "\n": "" or a last line with no break
+            yield from pieces
+            if last:
+                yield last
+            return
+        yield from text[start:end].split("\n")
+        start = end + 1
 
 
 def _rows(text: str, fmt: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:

@@ -22,6 +22,7 @@ import os
 import pickle  # only ever from our own forked child  # nosec B403
 import signal
 import struct
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, BinaryIO, NoReturn, TypeVar
@@ -29,6 +30,10 @@ from typing import Any, BinaryIO, NoReturn, TypeVar
 # Files of fewer lines are read in the importer's own process: the fork and the hand-over
 # cost more than the overlap saves.
 MIN_LINES = 100_000
+# A second process pays only with about a core and a half idle: the child needs about
+# half the parent's CPU time, and less than a whole free core was measured to lose.
+_FREE_CORES = 1.5
+_SAMPLE_SECONDS = 0.1
 _PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process
 _HEADER = struct.Struct("<cQ")  # message kind, payload length
 _BATCH, _DONE, _FAILED = b"B", b"D", b"F"
@@ -41,29 +46,54 @@ class ChildFailed(RuntimeError):
     """The reading process ended without saying why (it was killed, or ran out of memory)."""
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def worthwhile(lines: int) -> bool:
     """Whether a file of `lines` lines is read faster in a second process here: it is
-    large enough, and a core is free to read it on. On a busy machine the two processes
-    share the CPU time one would get (the kernel shares it between sessions, not
-    processes), and then the hand-over only adds work."""
-    return lines >= MIN_LINES and can_fork() and idle_cores() >= 1.0
+    large enough, and a core is free to read it on. The kernel shares CPU time between
+    sessions, not processes, so on a machine where something else keeps a core busy the
+    two processes only split the time one would get, and the hand-over adds work: then
+    the file is read here."""
+    return lines >= MIN_LINES and can_fork() and free_cores() >= _FREE_CORES
 
 
-def idle_cores() -> float:
-    """About how many cores are free: the cores less the last minute's load average."""
+def free_cores() -> float:
+    """About how many of this process's cores are idle now: measured over a tenth of a
+    second from /proc/stat (Linux); elsewhere, the cores less the load average."""
+    mine = _allowed_cpus()
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average here: assume a quiet machine
-        load = 0.0
-    return cores() - load
+        before = _busy_ticks(mine)
+        time.sleep(_SAMPLE_SECONDS)
+        busy = (_busy_ticks(mine) - before) / os.sysconf("SC_CLK_TCK") / _SAMPLE_SECONDS
+    except (OSError, ValueError):
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average either: assume a quiet machine
+            busy = 0.0
+    return len(mine) - busy
+
+
+def _busy_ticks(cpus: set[int]) -> int:
+    """Clock ticks the given CPUs have spent busy since boot (all but idle and iowait)."""
+    total = 0
+    with open("/proc/stat") as stat:
+        for line in stat:
+            name, *ticks = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                values = [int(t) for t in ticks[:8]]
+                total += sum(values) - values[3] - values[4]
+    return total
+
+
+def _allowed_cpus() -> set[int]:
+    """The CPUs this process may run on."""
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(_allowed_cpus())
 
 
 def can_fork() -> bool:
