@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
 from licensing import create_app
 from licensing.auth.public import PUBLIC_ENDPOINTS, SECRET_BEARING_ENDPOINTS
@@ -87,8 +87,8 @@ def _fill(rule: Rule, values: dict[str, Any]) -> dict[str, Any]:
         if name in values:
             filled[name] = values[name]
         else:  # a new argument: an int converter gets an id that exists, others text
-            converter = type(rule._converters[name]).__name__  # noqa: SLF001
-            filled[name] = 1 if converter == "IntegerConverter" else "x"
+            converter = rule._converters[name]  # noqa: SLF001
+            filled[name] = 1 if isinstance(converter, IntegerConverter) else "x"
     return filled
 
 

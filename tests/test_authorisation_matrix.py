@@ -29,7 +29,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfWriter
 from sqlalchemy import select
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, Rule
 
 from licensing import create_app
 from licensing.api import requires_scope
@@ -386,8 +386,8 @@ def _path_values(
         if name in values:
             filled[name] = values[name]
         else:  # a new argument: an int converter gets an id that exists, others text
-            converter = type(rule._converters[name]).__name__  # noqa: SLF001
-            filled[name] = 1 if converter == "IntegerConverter" else "x"
+            converter = rule._converters[name]  # noqa: SLF001
+            filled[name] = 1 if isinstance(converter, IntegerConverter) else "x"
     return filled
 
 
