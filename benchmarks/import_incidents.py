@@ -26,7 +26,9 @@ process, `always` forces the second process on a smaller file.
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
+import logging
 import os
 import random
 import shutil
@@ -101,6 +103,17 @@ def synthesise(rows: int, premises: int, seed: int) -> tuple[bytes, list[tuple[f
     return out.getvalue().encode("utf-8"), premises_positions
 
 
+class PathTaken(logging.Handler):
+    """Notes whether the importer said it read the file in a second process."""
+
+    second_process = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Note a record of the importer's."""
+        if "second process" in record.getMessage():
+            self.second_process = True
+
+
 class OtherWork:
     """The CPU time other processes on the machine used while we measured (Linux: from
     /proc/stat, less this process's and its children's), so that each figure can be read
@@ -146,6 +159,7 @@ def main() -> None:
     second_process = {"auto": None, "never": False, "always": True}[args.second_process]
 
     workdir = tempfile.mkdtemp(prefix="bench-import-")
+    atexit.register(shutil.rmtree, workdir, True)  # about 1 GB per run at the default size
     url = args.database or f"sqlite:///{workdir}/bench.db"
     upgrade_database(url)
     app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url})
@@ -190,6 +204,10 @@ def main() -> None:
             bare_url = f"sqlite:///{bare_path}"
 
         load_before = load_average()
+        # Which way the import read the file: it logs when it uses a second process.
+        paths = PathTaken()
+        logging.getLogger("licensing.incidents.importer").addHandler(paths)
+        logging.getLogger("licensing.incidents.importer").setLevel(logging.INFO)
         import_others = OtherWork()
         started = time.perf_counter()
         result = import_incidents(
@@ -281,7 +299,8 @@ def main() -> None:
         f"ratio import/bare: {import_rate / bare_rate:.2f} (target >= 0.5); target import rate 50,000 rows/s on SQLite"
     )
     print(
-        f"second process: {args.second_process}; load average before the import: {load_before},"
+        f"second process: {args.second_process} (used: {'yes' if paths.second_process else 'no'});"
+        f" load average before the import: {load_before},"
         f" after the bare insert: {load_average()}; other processes' CPU use (cores):"
         f" {import_others_cores} during the import, {bare_others_cores} during the bare insert"
     )

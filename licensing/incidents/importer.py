@@ -905,6 +905,7 @@ def _import_file(
                 and (parallel.worthwhile(lines) if second_process is None else second_process)
                 and parallel.can_fork()
             ):
+                log.info("import run %s: reading the file in a second process", run.id)
                 result, rejections = _import_rows_in_child(spec, writer, linker, held)
             else:
                 result, rejections = _import_rows(spec, writer, linker, held)
