@@ -24,7 +24,7 @@ class RowIdConverter(IntegerConverter):
     (PostgreSQL's `integer`, the narrowest the ids use)."""
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", db.MAX_ROW_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -15,6 +15,10 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations name the same things on every database.
+# The largest id a row can have: ids are INTEGER columns, 32-bit on PostgreSQL. A larger
+# number names nothing, and the driver would fail to bind or compare it.
+MAX_ROW_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -36,7 +36,7 @@ from typing import cast
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask import session as browser_session
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -50,7 +50,7 @@ from licensing.auth.services import (
     hash_password,
     normalise_email,
 )
-from licensing.auth.signin import SIGNED_IN_AT, begin_session
+from licensing.auth.signin import begin_session
 from licensing.db import get_session, utcnow
 from licensing.errors import Refused, ValidationFailed
 from licensing.notifications.alerts import absolute_url
@@ -283,32 +283,6 @@ def change_password(
     )
     session.commit()
     return user
-
-
-# ---- sessions ------------------------------------------------------------------------------
-
-
-@reset_bp.before_app_request
-def end_sessions_older_than_the_password() -> ResponseReturnValue | None:
-    """Sign out a session that began before its user's password last changed: a reset
-    must shut out whoever else was signed in with the old password."""
-    endpoint = request.endpoint or ""
-    if endpoint == "static" or request.path.startswith("/api/"):
-        return None
-    if not current_user.is_authenticated:
-        return None
-    changed_at = cast(User, current_user).password_changed_at
-    signed_in_at = browser_session.get(SIGNED_IN_AT)
-    if changed_at is None or not isinstance(signed_in_at, int):
-        return None
-    # Whole seconds, as SIGNED_IN_AT is: a sign-in in the same second as the change
-    # (with the new password) keeps its session.
-    if int(changed_at.timestamp()) <= signed_in_at:
-        return None
-    logout_user()
-    browser_session.clear()
-    flash("Your password was changed. Sign in again.", "info")
-    return redirect(url_for("auth.login"))
 
 
 # ---- pages ---------------------------------------------------------------------------------

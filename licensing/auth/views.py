@@ -44,8 +44,10 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def expire_idle_sessions() -> ResponseReturnValue | None:
-        """Sign out a session idle longer than SESSION_IDLE_MINUTES or older than
-        SESSION_ABSOLUTE_HOURS; otherwise note this request as activity."""
+        """Sign out a session idle longer than SESSION_IDLE_MINUTES, older than
+        SESSION_ABSOLUTE_HOURS, or begun before its user's password last changed (a reset
+        must shut out whoever else was signed in with the old password); otherwise note
+        this request as activity."""
         endpoint = request.endpoint or ""
         if (
             endpoint in _UNTIMED_ENDPOINTS
@@ -59,9 +61,14 @@ def init_app(app: Flask) -> None:
         absolute_hours = int(app.config["SESSION_ABSOLUTE_HOURS"])
         signed_in_at = session.get(SIGNED_IN_AT)
         last_seen_at = session.get(LAST_SEEN_AT)
+        changed_at = cast(User, current_user).password_changed_at
         message = None
         if not isinstance(signed_in_at, int) or not isinstance(last_seen_at, int):
             message = "Your session has ended. Sign in again."
+        # Whole seconds, as SIGNED_IN_AT is: a sign-in in the same second as the change
+        # (with the new password) keeps its session.
+        elif changed_at is not None and int(changed_at.timestamp()) > signed_in_at:
+            message = "Your password was changed. Sign in again."
         elif now - signed_in_at > absolute_hours * 3600:
             message = f"You were signed out {absolute_hours} hours after signing in"
         elif now - last_seen_at > idle_minutes * 60:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises, premises_visible_to
 from licensing.csvfiles import write_csv
+from licensing.db import MAX_ROW_ID
 from licensing.errors import DomainError, Refused, ValidationFailed
 from licensing.incidents.models import CATEGORIES, SOURCES, Incident, PremisesIncidentLink
 from licensing.premises import services
@@ -43,8 +44,6 @@ logger = logging.getLogger(__name__)
 
 # A page of the list holds 25; a selection far beyond a page is a mistake or an attack.
 MAX_SELECTION = 500
-# PostgreSQL `integer` ids: anything larger cannot name a row (and would fail the query).
-_MAX_ID = 2**31 - 1
 LINK_FILTERS = ("confirmed", "suggested", "none")
 
 
@@ -125,7 +124,7 @@ def parse_selection(values: Iterable[str]) -> list[int]:
     ids: list[int] = []
     for value in values:
         text = (value or "").strip()
-        if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= _MAX_ID:
+        if text.isascii() and text.isdigit() and len(text) <= 10 and 0 < int(text) <= MAX_ROW_ID:
             number = int(text)
             if number not in ids:
                 ids.append(number)
