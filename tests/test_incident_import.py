@@ -104,6 +104,13 @@ def test_rows_without_coordinates_are_kept_unlinked(session, world, premises):
     )
 
 
+def test_a_month_in_year_0000_is_a_rejected_row_not_a_failed_import(session):
+    rows = [police_row(), police_row(month="0000-01")]
+    result = import_incidents(session, police_file(rows), "year0.csv", "police-uk", None)
+    assert (result.read, result.created, result.rejected) == (2, 1, 1)
+    assert "0000-01" in dict(result.rejections)[3]
+
+
 def test_bad_rows_are_rejected_with_line_and_reason_and_downloadable(session):
     rows = [
         police_row(),

@@ -124,6 +124,8 @@ def month_middle(month: str) -> datetime:
     match = _MONTH.match(month)
     if not match:
         raise RowRejected(f"Month {month!r} is not in the form YYYY-MM")
+    if match.group(1) == "0000":  # matches the pattern, but there was no year 0
+        raise RowRejected(f"Month {month!r} has no year 0")
     year, number = int(match.group(1)), int(match.group(2))
     days = calendar.monthrange(year, number)[1]
     return datetime(year, number, 1, tzinfo=UTC) + timedelta(days=days / 2)
