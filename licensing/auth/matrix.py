@@ -79,6 +79,14 @@ class Action(enum.StrEnum):
     MANAGE_USERS = "manage_users"
     MANAGE_OWN_ACCOUNT = "manage_own_account"
     READ_API_DESCRIPTION = "read_api_description"
+    VIEW_ACTION_PLANS = "view_action_plans"
+    MANAGE_ACTION_PLANS = "manage_action_plans"
+    VIEW_MEETINGS = "view_meetings"
+    MANAGE_MEETINGS = "manage_meetings"
+    VIEW_LETTERS = "view_letters"
+    ISSUE_LETTER = "issue_letter"
+    MANAGE_LETTER_TEMPLATES = "manage_letter_templates"
+    VIEW_ASSESSMENT = "view_assessment"
 
 
 class Scope(enum.StrEnum):
@@ -270,6 +278,26 @@ _ENTRIES = (
         Action.READ_API_DESCRIPTION,
         "read the API's OpenAPI description",
         {**POLICE, Role.COUNCIL: OWN, Role.ADMIN: ANY},
+    ),
+    Entry(Action.VIEW_ACTION_PLANS, "see a premises' action plans and their items", POLICE),
+    Entry(
+        Action.MANAGE_ACTION_PLANS,
+        "agree an action plan with a licence holder and update its items and review",
+        POLICE,
+    ),
+    Entry(Action.VIEW_MEETINGS, "see partnership meetings, their minutes and actions", POLICE),
+    Entry(Action.MANAGE_MEETINGS, "record a partnership meeting and its actions", POLICE),
+    Entry(Action.VIEW_LETTERS, "see and download the letters issued to a premises", POLICE),
+    Entry(Action.ISSUE_LETTER, "issue a standard letter to a premises", POLICE),
+    Entry(
+        Action.MANAGE_LETTER_TEMPLATES,
+        "edit the standard letters' templates",
+        {Role.ADMIN: ANY},
+    ),
+    Entry(
+        Action.VIEW_ASSESSMENT,
+        "see whether interventions worked: before/after figures and the force report",
+        POLICE_AND_ADMIN,
     ),
 )
 
