@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PYTEST_ARGS ?= -n 2
 PORT ?= 5000
 
-.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck security clean screenshots
+.PHONY: run scheduler serve setup assets migrate demo test test-postgres lint format typecheck security clean screenshots bench
 
 setup: $(VENV)/.installed assets
 
@@ -67,6 +67,12 @@ test: setup
 # The same suite against PostgreSQL: the harness creates its own database and drops it.
 test-postgres: setup
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} $(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Every benchmark in benchmarks/ on SQLite, and on PostgreSQL too when DATABASE_URL names
+# it; one table in benchmarks/results.json and benchmarks/RESULTS.md. The large data set is
+# built once and cached (instance/bench/, template database licensing_bench_large_2026).
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
 
 # README screenshots of the demo in Debian's Chromium (docs/screenshots/*.png).
 screenshots: setup

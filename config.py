@@ -89,12 +89,19 @@ class Config:
     ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
     # `licensing retention run` deletes incidents linked to no premises once older than this.
     RETENTION_UNLINKED_INCIDENT_MONTHS = 24
+    # Days before and after an intervention that "Did it work?" compares (7 to 365).
+    ASSESSMENT_WINDOW_DAYS = 90
+    # A completed action plan followed by this many days without a confirmed incident
+    # recommends standing the premises down (licensing.actionplans).
+    ACTION_PLAN_QUIET_DAYS = 28
     # The map's background tiles (a Leaflet URL template) and the credit they require.
     # The map still draws its markers, and the table below it, when no tile loads.
     MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     MAP_TILE_ATTRIBUTION = (
         '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
     )
+    # The force's name at the head of every standard letter (licensing.letters).
+    LETTERHEAD = "Police Licensing Unit"
     # Logs: "json" (one object a line, with the request id) or "text" (Python's default).
     LOG_FORMAT = "text"
     # The bearer token a Prometheus scraper sends to /metrics; unset, /metrics answers 404.
@@ -129,6 +136,9 @@ class Config:
             "OIDC_SCOPES",
             "OIDC_PROVIDER_NAME",
             "RETENTION_UNLINKED_INCIDENT_MONTHS",
+            "ASSESSMENT_WINDOW_DAYS",
+            "ACTION_PLAN_QUIET_DAYS",
+            "LETTERHEAD",
             "MAP_TILE_URL",
             "MAP_TILE_ATTRIBUTION",
             "SESSION_IDLE_MINUTES",

@@ -17,8 +17,13 @@ build. tracemalloc slows the code it traces about sevenfold (some 4 minutes at t
 defaults), so it is kept out of the timed build and off unless asked for; without it a
 run at the defaults takes under a minute.
 
+`--database-url` and `--evidence-dir` name an empty database and store to work in
+instead of a temporary directory's (`make bench` gives it new ones: DATA = "fresh");
+`--json PATH` writes the figures as records (benchmarks/common.py). There is no bare
+equivalent: most of the time is rendering PDFs.
+
     .venv/bin/python benchmarks/build_bundle.py [--items N] [--images M] [--pdfs P]
-        [--tracemalloc]
+        [--tracemalloc] [--database-url URL --evidence-dir DIR --json PATH]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from reportlab.lib.pagesizes import A4  # noqa: E402
 from reportlab.pdfgen import canvas  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from benchmarks.common import add_common_options, database_kind, record, write_records  # noqa: E402
 from licensing import create_app  # noqa: E402
 from licensing.auth.services import create_authority, create_user  # noqa: E402
 from licensing.cli import upgrade_database  # noqa: E402
@@ -63,6 +69,8 @@ FIRST = ["Janet", "Peter", "Aisha", "Tomasz", "Siobhan", "Kwame", "Ewan", "Priya
 LAST = ["Quayle", "Okonjo", "Rahman", "Nowak", "Gallagher", "Mensah", "Byrne", "Shah"]
 ROLES = ("victim", "witness", "reporter", "suspect")
 WIDTH, HEIGHT = 1600, 1200
+# What `make bench` gives it (benchmarks/run_all.py): an empty database of its own.
+DATA = "fresh"
 
 
 def photo_jpeg(rng: random.Random) -> bytes:
@@ -266,6 +274,7 @@ def main() -> None:
         help="also build the bundle a second time under tracemalloc and report the peak of "
         "Python allocations (about 4 minutes more at the defaults)",
     )
+    add_common_options(parser)
     args = parser.parse_args()
     run_started = time.perf_counter()
 
@@ -276,11 +285,10 @@ def main() -> None:
 
 def run(args: argparse.Namespace, workdir: str) -> None:
     """One run in `workdir`: database, store, setup, the timed build, the figures."""
-    url = f"sqlite:///{workdir}/bench.db"
+    url = args.database_url or f"sqlite:///{workdir}/bench.db"
     upgrade_database(url)
-    app = create_app(
-        {"ENV_NAME": "testing", "DATABASE_URL": url, "EVIDENCE_DIR": f"{workdir}/evidence"}
-    )
+    evidence = args.evidence_dir or f"{workdir}/evidence"
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url, "EVIDENCE_DIR": evidence})
     print(f"work directory: {workdir}")
 
     with app.app_context():
@@ -338,6 +346,24 @@ def run(args: argparse.Namespace, workdir: str) -> None:
             assert second.page_count == pages
     app.extensions["db_engine"].dispose()
 
+    render_seconds = split.get("render_bundle (both copies)", 0.0)
+    write_records(
+        args.json,
+        [
+            record(
+                "build_bundle",
+                database_kind(url),
+                f"build a {item_count:,}-item bundle ({args.images} JPEGs, {args.pdfs} PDFs)",
+                build_seconds,
+                "s",
+                notes=f"{build_seconds / max(item_count, 1) * 1000:.1f} ms an item; {pages:,}"
+                f" pages; rendering both PDFs {render_seconds:.1f} s"
+                f" ({render_seconds / build_seconds:.0%}); CPU {cpu_seconds:.1f} s;"
+                f" peak RSS growth {(rss_after - rss_before) / 1024:.0f} MiB; no bare"
+                " equivalent (PDF rendering), no target set",
+            )
+        ],
+    )
     measured = sum(split.values())
     print()
     print(f"bundle {label}: {item_count:,} items, {args.images} images + {args.pdfs} PDFs")

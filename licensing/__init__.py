@@ -68,7 +68,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     from licensing import templating
+    from licensing.actionplans.views import actionplans_bp
     from licensing.api import api_bp
+    from licensing.assessment.views import assessment_bp
     from licensing.auth import throttling
     from licensing.auth import views as auth_views
     from licensing.auth.admin_views import admin_users_bp
@@ -82,6 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from licensing.evidence.views import evidence_bp
     from licensing.health import health_bp
     from licensing.incidents.views import incidents_bp
+    from licensing.letters.views import letters_bp
     from licensing.notifications.views import notifications_bp
     from licensing.premises.views import premises_bp
     from licensing.reports.views import reports_bp
@@ -102,10 +105,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(incidents_bp)
     app.register_blueprint(deadlines_bp)
     app.register_blueprint(visits_bp)
+    app.register_blueprint(actionplans_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(attachments_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(letters_bp)
+    app.register_blueprint(assessment_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(observability.metrics_bp)

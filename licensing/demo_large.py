@@ -4,9 +4,10 @@ Everything is made the way the app makes it: premises through `add_premises`, in
 through the data.police.uk importer (synthesised CSV text, so they are linked by the real
 linker), workflow events through `apply_event` (guards, deadlines and audit events
 included), bundles through the evidence services (real files in EVIDENCE_DIR), visits
-through `schedule_visit`/`record_outcome`. Two shortcuts, both data the app could have
-produced: the bulk users share one argon2 hash of the demo password (hashing hundreds is
-slow), and each premises' events are committed in batches rather than one at a time.
+through `record_visits` (the rows and events `schedule_visit`/`record_outcome` make, without
+a look-up and a commit per visit). Two shortcuts, both data the app could have produced:
+the bulk users share one argon2 hash of the demo password (hashing hundreds is slow), and
+each premises' events are committed in batches rather than one at a time.
 
 Audit timestamps are the time of loading, as with any data entered through the app;
 dates the workflow records (application, decision, visit dates) are spread around today.
@@ -43,8 +44,9 @@ from licensing.incidents.services import record_incident
 from licensing.premises import services as premises_services
 from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
 from licensing.timeutil import LONDON, london_today
+from licensing.visits.bulk import VisitEntry, record_visits
 from licensing.visits.models import Visit
-from licensing.visits.services import Outcome, record_outcome, schedule_visit
+from licensing.visits.services import Outcome
 
 # The five Merseyside licensing authorities and a point near each one's centre: a premises
 # belongs to the authority whose centre is nearest.
@@ -616,51 +618,52 @@ class _Loader:
 
     def visits(self, count: int) -> None:
         """`count` booked visits: four in five completed now (compliant, or issues found
-        under an objective), the rest booked over the next two months."""
+        under an objective), the rest booked over the next two months. They go in through
+        `record_visits`, which makes what `schedule_visit` and `record_outcome` would,
+        a thousand at a time."""
         completed = count - count // 5
         officers = self.officers
+        states = dict(self.session.execute(select(Premises.id, Premises.state)).all())
+        entries: list[VisitEntry] = []
         for n in range(count):
-            premises = self.session.get(Premises, self.rng.choice(self.premises_ids))
-            assert premises is not None
+            premises_id = self.rng.choice(self.premises_ids)
             officer = officers[n % len(officers)]
-            visit_type = "compliance_check" if premises.state == "action" else "routine"
+            visit_type = "compliance_check" if states[premises_id] == "action" else "routine"
             if n < completed:
+                # The app books visits for today or later only, so a visit done "now".
                 now = datetime.now(UTC).replace(microsecond=0)
-                visit = schedule_visit(
-                    self.session,
-                    officer,
-                    premises,
-                    scheduled_at=now,
-                    visit_type=visit_type,
-                    officer_id=officer.id,
-                )
                 issues = self.rng.random() < 0.15
-                record_outcome(
-                    self.session,
-                    officer,
-                    visit,
-                    visit.version,
-                    Outcome(
-                        outcome="issues_found" if issues else "compliant",
-                        visited_at=now,
-                        findings={"crime_and_disorder": "Door staff log not kept"}
-                        if issues
-                        else {},
-                    ),
+                entries.append(
+                    VisitEntry(
+                        premises_id,
+                        officer.id,
+                        visit_type,
+                        now,
+                        Outcome(
+                            outcome="issues_found" if issues else "compliant",
+                            visited_at=now,
+                            findings={"crime_and_disorder": "Door staff log not kept"}
+                            if issues
+                            else {},
+                        ),
+                    )
                 )
             else:
                 day = self.today + timedelta(days=1 + self.rng.randint(0, 60))
-                schedule_visit(
-                    self.session,
-                    officer,
-                    premises,
-                    scheduled_at=datetime(day.year, day.month, day.day, 20, 0, tzinfo=LONDON),
-                    visit_type=visit_type,
-                    officer_id=officer.id,
+                entries.append(
+                    VisitEntry(
+                        premises_id,
+                        officer.id,
+                        visit_type,
+                        datetime(day.year, day.month, day.day, 20, 0, tzinfo=LONDON),
+                    )
                 )
-            self.report.advance(1)
-            if n % 500 == 499:
+            if len(entries) == 1000 or n == count - 1:
+                record_visits(self.session, officers[0], entries)
+                self.session.commit()
                 self.session.expunge_all()
+                self.report.advance(len(entries))
+                entries = []
 
 
 def _months_before(month: date, count: int) -> date:

@@ -1,5 +1,12 @@
 """Imports every model so that metadata and mappers are complete (Alembic, tests)."""
 
+from licensing.actionplans.models import (
+    ActionPlan,
+    ActionPlanItem,
+    MeetingAction,
+    MeetingAttendee,
+    PartnershipMeeting,
+)
 from licensing.audit.models import AuditEvent, AuditPersonalValue
 from licensing.auth.models import ApiToken, User
 from licensing.db import Base
@@ -21,6 +28,7 @@ from licensing.incidents.models import (
     PremisesIncidentLink,
     Recommendation,
 )
+from licensing.letters.models import Letter, LetterTemplate, LetterTemplateVersion
 from licensing.notifications.models import AlertPreference, OutboxEmail
 from licensing.notifications.scheduler_runs import SchedulerRun
 from licensing.premises.models import (
@@ -33,6 +41,11 @@ from licensing.premises.models import (
 from licensing.visits.models import CalendarFeed, Visit
 
 __all__ = [
+    "ActionPlan",
+    "ActionPlanItem",
+    "MeetingAction",
+    "MeetingAttendee",
+    "PartnershipMeeting",
     "AlertPreference",
     "OutboxEmail",
     "SchedulerRun",
@@ -54,6 +67,9 @@ __all__ = [
     "IncidentPerson",
     "PremisesIncidentLink",
     "Recommendation",
+    "Letter",
+    "LetterTemplate",
+    "LetterTemplateVersion",
     "LicensingAuthority",
     "Premises",
     "RegisterImportRejection",

@@ -20,6 +20,7 @@ import itertools
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -32,6 +33,8 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, Rule
 
 from licensing import create_app
+from licensing.actionplans import meetings as plan_meetings
+from licensing.actionplans import services as plan_services
 from licensing.api import requires_scope
 from licensing.auth.matrix import (
     MATRIX,
@@ -60,10 +63,12 @@ from licensing.evidence import services as bundles
 from licensing.incidents import recommendations
 from licensing.incidents.models import IncidentImportRun, Recommendation
 from licensing.incidents.services import linked_incidents
+from licensing.letters import services as letters
 from licensing.notifications import outbox
 from licensing.premises import services as premises_services
 from licensing.premises import workflow
 from licensing.premises.register_import import import_register
+from licensing.timeutil import london_today
 from licensing.visits.models import Visit
 from tests.conftest import (
     ON_POSTGRES,
@@ -80,7 +85,18 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}
 ROLES = ("officer", "supervisor", "council", "admin")
 OWN, OTHER = "own", "other"  # the council user's authority (Liverpool), and Sefton
 # Path arguments that name an object of one licensing authority.
-AUTHORITY_ARGS = {"premises_id", "incident_id", "visit_id", "attachment_id", "bundle_id", "item_id"}
+AUTHORITY_ARGS = {
+    "premises_id",
+    "incident_id",
+    "visit_id",
+    "attachment_id",
+    "bundle_id",
+    "item_id",
+    "letter_id",
+    "plan_id",
+    "meeting_id",
+    "action_id",
+}
 OWN_NAME, OTHER_NAME = "The Crown", "The Swan"
 # Endpoints that end the session they are sent in: the client signs in again after.
 SIGNS_OUT = {"auth.logout"}
@@ -229,6 +245,30 @@ def world(matrix_app: Flask) -> World:
                 {"name": name, "licence_holder": "Holder Ltd", "dps": "A Person"},
             )
             record_evidence(session, premises)
+            # An action plan (agreed while monitored) and a meeting with one action.
+            today = london_today()
+            plan = plan_services.agree_plan(
+                session,
+                officer,
+                premises,
+                agreed_on=today,
+                review_on=today + timedelta(days=28),
+                agreed_with="A Person",
+                items=[plan_services.ItemInput("CCTV", "DPS", today + timedelta(days=7))],
+                reason="Disorder",
+            )
+            meeting = plan_meetings.create_meeting(
+                session,
+                officer,
+                premises=premises,
+                authority=None,
+                held_on=today,
+                title="Problem-solving meeting",
+                minutes="",
+                decisions="",
+                attendees=[plan_meetings.AttendeeInput("police", "")],
+                actions=[plan_meetings.ActionInput("Door staff", "DPS", None)],
+            )
             move(
                 session,
                 premises,
@@ -252,6 +292,10 @@ def world(matrix_app: Flask) -> World:
             )
             visit = session.scalars(select(Visit).where(Visit.premises_id == premises.id)).first()
             assert visit is not None
+            template = letters.template_by_key(session, "first_warning")
+            letter = letters.issue_letter(
+                session, officer, premises, template, template.current_version
+            )
             objects[key] = {
                 "premises_id": premises.id,
                 "incident_id": incident.id,
@@ -259,6 +303,10 @@ def world(matrix_app: Flask) -> World:
                 "visit_id": visit.id,
                 "bundle_id": bundle.id,
                 "item_id": bundles.items_of(session, bundle)[0].id,
+                "letter_id": letter.id,
+                "plan_id": plan.id,
+                "meeting_id": meeting.id,
+                "action_id": meeting.actions[0].id,
             }
         # Three serious incidents while monitored: the threshold rule recommends a warning.
         monitored = premises_services.add_premises(

@@ -7,6 +7,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,15 @@ from licensing.demo_large import (
     snap_points_dir,
     snap_points_from,
 )
+from licensing.errors import ValidationFailed
 from licensing.evidence import store
 from licensing.evidence.models import Bundle
 from licensing.incidents.models import Incident
 from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
+from licensing.timeutil import LONDON, london_today
+from licensing.visits.bulk import VisitEntry, record_visits
 from licensing.visits.models import Visit
+from licensing.visits.services import Outcome, record_outcome, schedule_visit
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL
 from tests.test_cli import run
 
@@ -263,3 +268,100 @@ def test_snap_point_reader_keeps_distinct_positions(tmp_path: Path) -> None:
     assert snap_points_dir(str(tmp_path)) == tmp_path
     assert snap_points_from(tmp_path) == points
     assert snap_points_from(None) == []
+
+
+def _visit_plan(session: Session) -> list[VisitEntry]:
+    """Visits over premises in every state: several to one premises, bookings ahead of a
+    visit done today (so the policy finds a booking and proposes nothing), compliance
+    checks after a determination, issues found."""
+    officers = session.scalars(select(User.id).where(User.role == "officer").order_by(User.id))
+    officer_ids = list(officers)
+    premises = session.execute(select(Premises.id, Premises.state).order_by(Premises.id)).all()
+    now = datetime.now(UTC).replace(microsecond=0)
+    entries: list[VisitEntry] = []
+    for n, (premises_id, state) in enumerate(premises):
+        kind = "compliance_check" if state == "action" else "routine"
+        officer = officer_ids[n % len(officer_ids)]
+        ahead = london_today() + timedelta(days=3 + n % 20)
+        booked = datetime(ahead.year, ahead.month, ahead.day, 19, 30, tzinfo=LONDON)
+        findings = {"public_safety": "Fire exit blocked"} if n % 3 == 0 else {}
+        done = Outcome("issues_found" if findings else "compliant", now, findings)
+        if n % 4 == 0:
+            entries.append(VisitEntry(premises_id, officer, kind, booked))
+        entries.append(VisitEntry(premises_id, officer, kind, now, done))
+        if n % 2 == 0:
+            entries.append(VisitEntry(premises_id, officer, kind, now, done))
+        if n % 5 == 1:
+            entries.append(VisitEntry(premises_id, officer, kind, booked))
+    return entries
+
+
+def test_record_visits_writes_what_the_services_write_one_at_a_time(
+    session: Session, other_app: Callable[[], Flask]
+) -> None:
+    size = {**SIZE, "incidents": 0, "visits": 0, "premises": 30, "reviews": 8}
+    load_large(session, **size, seed=3, password=DEMO_PASSWORD, fixed_users=USERS)
+    entries = _visit_plan(session)
+    assert {e.visit_type for e in entries} == {"routine", "compliance_check"}
+    actor = session.scalars(select(User).where(User.role == "officer").order_by(User.id)).first()
+    assert actor is not None
+    for entry in entries:
+        premises = session.get(Premises, entry.premises_id)
+        assert premises is not None
+        visit = schedule_visit(
+            session,
+            actor,
+            premises,
+            scheduled_at=entry.scheduled_at,
+            visit_type=entry.visit_type,
+            officer_id=entry.officer_id,
+        )
+        if entry.outcome is not None:
+            record_outcome(session, actor, visit, visit.version, entry.outcome)
+    one_by_one = digest(session)
+
+    with other_app().app_context():
+        bulk_session = get_session()
+        load_large(bulk_session, **size, seed=3, password=DEMO_PASSWORD, fixed_users=USERS)
+        bulk_actor = bulk_session.get(User, actor.id)
+        assert bulk_actor is not None
+        made = record_visits(bulk_session, bulk_actor, entries)
+        bulk_session.commit()
+        assert len(made) == len(entries)
+        in_bulk = digest(bulk_session)
+        assert verify_chains(bulk_session).ok
+        kinds = set(bulk_session.scalars(select(Visit.status)))
+        assert kinds == {"completed", "scheduled", "proposed"}
+        closed = bulk_session.scalar(
+            select(func.count())
+            .select_from(Deadline)
+            .where(Deadline.kind == "compliance_visit_due", Deadline.status == "closed")
+        )
+        assert closed
+
+    for table in ("visits", "audit_events", "deadlines", "premises"):
+        assert in_bulk[table] == one_by_one[table], table
+
+
+def test_record_visits_checks_every_entry_before_writing(session: Session) -> None:
+    load_large(
+        session,
+        **{**SIZE, "incidents": 0, "visits": 0, "premises": 5, "reviews": 0},
+        seed=3,
+        password=DEMO_PASSWORD,
+        fixed_users=USERS,
+    )
+    actor = session.scalars(select(User).where(User.role == "officer")).first()
+    assert actor is not None
+    premises_id = session.scalars(select(Premises.id)).first()
+    assert premises_id is not None
+    now = datetime.now(UTC)
+    good = VisitEntry(premises_id, actor.id, "routine", now, Outcome("compliant", now))
+    past = VisitEntry(premises_id, actor.id, "routine", now - timedelta(days=3))
+    before = count(session, Visit)
+
+    with pytest.raises(ValidationFailed) as refused:
+        record_visits(session, actor, [good, past])
+
+    assert "Visit 2" in str(refused.value) and "visit_date" in refused.value.errors
+    assert count(session, Visit) == before

@@ -257,14 +257,19 @@ def test_list_pages_newest_first_and_keeps_the_filters(
     first = client.get("/incidents?category=Drugs")
     assert incident_ids_listed(first) == made[:2]
     assert "page 1 of 3" in text(first)
-    assert 'href="/incidents?page=2&amp;category=Drugs"' in text(first)
-    second = client.get("/incidents?category=Drugs&page=2")
+    # "Next" carries the last incident shown: the next page is read by keyset.
+    assert f'href="/incidents?page=2&amp;after={made[1]}&amp;category=Drugs"' in text(first)
+    second = client.get(f"/incidents?page=2&after={made[1]}&category=Drugs")
     assert incident_ids_listed(second) == made[2:4]
+    assert "page 2 of 3" in text(second)
     assert 'href="/incidents?page=1&amp;category=Drugs"' in text(second)
-    assert 'href="/incidents?page=3&amp;category=Drugs"' in text(second)
-    last = client.get("/incidents?category=Drugs&page=3")
+    assert f'href="/incidents?page=3&amp;after={made[3]}&amp;category=Drugs"' in text(second)
+    last = client.get(f"/incidents?category=Drugs&page=3&after={made[3]}")
     assert incident_ids_listed(last) == made[4:]
     assert "page=4" not in text(last)
+    # A page by number alone (an old bookmark, the "previous" link) is the same page.
+    assert incident_ids_listed(client.get("/incidents?category=Drugs&page=2")) == made[2:4]
+    assert incident_ids_listed(client.get("/incidents?category=Drugs&page=3")) == made[4:]
 
 
 # ---- one incident -------------------------------------------------------------------------

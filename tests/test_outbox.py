@@ -22,7 +22,9 @@ from tests.smtp_support import SmtpServer, html_part, text_part
 
 smtp_server = smtp_support.smtp_server  # the fixture, shared by the SMTP test modules
 
-T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+# Tomorrow 09:00 UTC: rows enqueued at the real time before a test travels here are due.
+# (A fixed date went stale once the real clock passed it.)
+T0 = (datetime.now(UTC) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
 
 
 def _enqueue(session: Session, key: str, to: str = "pc@example.test") -> bool:

@@ -305,6 +305,70 @@ def test_premises_page_shows_details_state_and_history(
     )
 
 
+def test_premises_page_shows_the_latest_history_and_links_to_the_rest(
+    client: FlaskClient, world: dict[str, Any], session: Any
+) -> None:
+    """A long history: the page shows the latest entries (newest first) and how many
+    there are in all, with a link to the timeline, which still has every entry."""
+    from licensing.audit.services import append_event
+    from licensing.premises.views import HISTORY_SHOWN
+
+    premises = world["premises"]
+    append_event(
+        session,
+        event="details_changed",
+        actor_id=world["officer"].id,
+        premises_id=premises.id,
+        reason="Oldest change",
+        payload={"changes": {"licence_holder": {"personal": True}}},
+        personal_values={"licence_holder": ("Erstwhile Holder", "Later Holder")},
+    )
+    for n in range(HISTORY_SHOWN + 4):
+        append_event(
+            session,
+            event="details_changed",
+            actor_id=world["officer"].id,
+            premises_id=premises.id,
+            reason=f"Change number {n}",
+            payload={"changes": {"opening_hours": {"old": str(n), "new": str(n + 1)}}},
+        )
+    session.commit()
+    total = len(history_events(session, premises))
+    assert total > HISTORY_SHOWN + 4
+
+    sign_in(client, world["officer"])
+    html = text(client.get(f"/premises/{premises.id}"))
+    listed = html.split('id="history-list"', 1)[1].split("</ol>", 1)[0]
+    assert listed.count("<li ") == HISTORY_SHOWN
+    newest = f"Change number {HISTORY_SHOWN + 3}"
+    assert newest in listed and listed.index(newest) < listed.index(
+        f"Change number {HISTORY_SHOWN + 2}"
+    )
+    # Older entries, and the personal values of the oldest, are left to the timeline.
+    assert "Oldest change" not in html and "Erstwhile Holder" not in html
+    shown = Page(html)
+    assert "history-shown" in shown.ids
+    assert f"The latest {HISTORY_SHOWN} of {total} entries" in html
+    assert f'href="/premises/{premises.id}/timeline"' in html.split('id="history-shown"', 1)[1]
+
+    timeline = text(client.get(f"/premises/{premises.id}/timeline"))
+    assert timeline.count('data-kind="event"') == total
+    assert "Oldest change" in timeline and "Erstwhile Holder" in timeline
+
+
+def test_premises_page_with_a_short_history_shows_it_all(
+    client: FlaskClient, world: dict[str, Any], session: Any
+) -> None:
+    """No "latest N of M" line when every entry is on the page."""
+    premises = world["premises"]
+    move(session, premises, world["officer"], "warn", reason="Two assaults in a week")
+    sign_in(client, world["officer"])
+    html = text(client.get(f"/premises/{premises.id}"))
+    listed = html.split('id="history-list"', 1)[1].split("</ol>", 1)[0]
+    assert listed.count("<li ") == len(history_events(session, premises))
+    assert 'id="history-shown"' not in html
+
+
 def test_officer_sees_warn_but_not_apply_for_review(
     client: FlaskClient, world: dict[str, Any], session: Any
 ) -> None:

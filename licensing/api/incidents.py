@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from licensing.api import api_bp, api_user, error_response, requires_scope
-from licensing.api.views import refuse_lone_surrogates
+from licensing.api.views import cursor, page_size, refuse_lone_surrogates
 from licensing.auth.matrix import Action, allowed, permits, require
 from licensing.db import get_session
 from licensing.errors import ValidationFailed
@@ -175,7 +175,8 @@ def _confirmed_premises(incident_id: int) -> list[int]:
 @requires_scope("read")
 @permits(Action.VIEW_PREMISES)
 def premises_incidents(premises_id: int) -> ResponseReturnValue:
-    """Incidents linked to a premises (`status` confirmed by default, or suggested)."""
+    """Incidents linked to a premises (`status` confirmed by default, or suggested),
+    newest first, a keyset page at a time (`limit`, `cursor`)."""
     user = api_user()
     session = get_session()
     premises = premises_services.get_premises(session, user, premises_id)
@@ -184,10 +185,19 @@ def premises_incidents(premises_id: int) -> ResponseReturnValue:
         return error_response(400, "bad_status", "status must be confirmed or suggested")
     if status == "suggested":
         require(user, Action.REVIEW_LINK_SUGGESTIONS)
-    links = services.linked_incidents(session, premises.id, status)
+    with_people = allowed(user, Action.VIEW_PEOPLE)
+    # Keyset pages (a premises may have thousands): the cursor is the last incident's id.
+    links, next_cursor = services.linked_incidents_page(
+        session,
+        premises.id,
+        status,
+        after_incident_id=cursor(),
+        limit=page_size(),
+        with_people=with_people,
+    )
     return jsonify(
         items=[
-            incident_json(link.incident, allowed(user, Action.VIEW_PEOPLE))
+            incident_json(link.incident, with_people)
             | {
                 "link": {
                     "id": link.id,
@@ -198,5 +208,5 @@ def premises_incidents(premises_id: int) -> ResponseReturnValue:
             }
             for link in links
         ],
-        next_cursor=None,
+        next_cursor=str(next_cursor) if next_cursor is not None else None,
     )

@@ -524,7 +524,9 @@ def _incident_paths() -> dict[str, Any]:
                             "enum": ["confirmed", "suggested"],
                             "default": "confirmed",
                         },
-                    }
+                    },
+                    _param("Limit"),
+                    _param("Cursor"),
                 ],
                 "security": _bearer("read"),
                 "responses": {

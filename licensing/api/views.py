@@ -133,7 +133,8 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
-def _page_size() -> int:
+def page_size() -> int:
+    """The `limit` query parameter (the API's default page size when absent)."""
     default = int(current_app.config["API_PAGE_SIZE"])
     largest = int(current_app.config["API_MAX_PAGE_SIZE"])
     raw = request.args.get("limit")
@@ -145,7 +146,8 @@ def _page_size() -> int:
     return int(whole.group(1))
 
 
-def _cursor() -> int | None:
+def cursor() -> int | None:
+    """The `cursor` query parameter: the next_cursor of a previous page, or None."""
     raw = request.args.get("cursor")
     if raw is None or raw == "":
         return None
@@ -161,8 +163,8 @@ def _cursor() -> int | None:
 @permits(Action.VIEW_REGISTER)
 def premises_index() -> ResponseReturnValue:
     """List premises the token's user may see: filters state, authority, q; keyset cursor."""
-    after = _cursor()
-    limit = _page_size()
+    after = cursor()
+    limit = page_size()
     filters = services.PremisesFilter(
         state=request.args.get("state") or None,
         authority=request.args.get("authority") or None,
@@ -302,14 +304,11 @@ def premises_transition(premises_id: int) -> ResponseReturnValue:
 @permits(Action.VIEW_PREMISES)
 def premises_history(premises_id: int) -> ResponseReturnValue:
     """The premises' audit events, newest first; keyset pages by sequence number."""
-    before = _cursor()
-    limit = _page_size()
+    before = cursor()
+    limit = page_size()
     premises = _visible(premises_id)
-    entries = [
-        e
-        for e in services.history(get_session(), premises)
-        if before is None or e.event.seq < before
-    ]
+    # One page more than asked for tells whether there is a next page.
+    entries = services.history(get_session(), premises, before_seq=before, limit=limit + 1)
     page = entries[:limit]
     next_cursor = str(page[-1].event.seq) if len(entries) > limit else None
     return jsonify(

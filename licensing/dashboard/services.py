@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, func, literal, select, union_all
+from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from licensing.auth.models import User
@@ -139,6 +139,12 @@ class RecentIncidents:
     since: datetime
     added: int
     with_suggestions: int
+    # Counts stop past this many: shown as "more than …" (see recent_incidents).
+    cap: int = 10_000
+
+    def shown(self, count: int) -> str:
+        """A count as the dashboard shows it: exact up to the cap, else "more than"."""
+        return f"{count:,}" if count <= self.cap else f"more than {self.cap:,}"
 
 
 @dataclass(frozen=True)
@@ -471,10 +477,19 @@ def recent_incidents(
     made since `since`: counted on (status, created_at, incident_id), never by probing
     the links of each recent incident."""
     since = now - timedelta(days=days)
-    added = select(func.count()).select_from(Incident).where(Incident.created_at >= since)
-    suggested = select(func.count(distinct(PremisesIncidentLink.incident_id))).where(
-        PremisesIncidentLink.status == "suggested", PremisesIncidentLink.created_at >= since
+    cap = RecentIncidents.cap
+    # Each count stops one past the cap: after a first import of years of history (a
+    # million rows "added this week") the page still reads at most cap + 1 index
+    # entries per count, instead of every one (1.4 s measured on the large data set).
+    added_rows = select(Incident.id).where(Incident.created_at >= since).limit(cap + 1)
+    added = select(func.count()).select_from(added_rows.subquery())
+    suggested_rows = (
+        select(PremisesIncidentLink.incident_id)
+        .where(PremisesIncidentLink.status == "suggested", PremisesIncidentLink.created_at >= since)
+        .distinct()
+        .limit(cap + 1)
     )
+    suggested = select(func.count()).select_from(suggested_rows.subquery())
     row = session.execute(select(added.scalar_subquery(), suggested.scalar_subquery())).one()
     return RecentIncidents(since=since, added=int(row[0]), with_suggestions=int(row[1]))
 

@@ -140,6 +140,8 @@ ITEM_KINDS = {
     "incident": "Incident",
     "visit": "Visit",
     "event": "Workflow event",
+    "action_plan": "Action plan",
+    "letter": "Letter",
     "attachment": "Attachment",
 }
 

@@ -599,12 +599,40 @@ class _AttachmentPage(Flowable):
         """Nothing: drawOn draws the frame for the page that is merged in later."""
 
 
+def _not_drawn(*_args: Any, **_kwargs: Any) -> None:
+    """Stands in for a flowable's drawOn in a measuring pass."""
+
+
+class _MeasuringFrame(Frame):
+    """A frame that places flowables without drawing them.
+
+    The first pass only finds the page each heading lands on, and where a flowable lands
+    depends only on its size (wrap and split), never on its drawing; drawing is most of a
+    pass's time. `_layout` still checks the next (drawn) pass against this one.
+    """
+
+    def _add(self, flowable: Flowable, canv: Canvas, trySplit: int = 0) -> int:  # noqa: N803
+        # Shadow the method on this instance only for this placement; nested flowables
+        # are drawn by their parent's drawOn, so they are skipped with it.
+        flowable.__dict__["drawOn"] = _not_drawn
+        try:
+            return int(super()._add(flowable, canv, trySplit))
+        finally:
+            flowable.__dict__.pop("drawOn", None)
+
+    add = _add  # Frame's own alias: the document template calls frame.add
+
+
 class _BundleTemplate(BaseDocTemplate):
-    """A4 pages with the footer; records the page every heading lands on."""
+    """A4 pages with the footer; records the page every heading lands on. In a measuring
+    pass (no page numbers known yet) nothing is drawn and no file is written."""
 
     def __init__(self, out: io.BytesIO, plan: _Plan, state: _PassState) -> None:
         cover = plan.document.cover
         self.plan, self.state = plan, state
+        self.measuring = not state.draw_images  # the first pass
+        # BaseDocTemplate._endBuild saves (serialises) the PDF unless this is false.
+        self._doSave = 0 if self.measuring else 1
         copy = "Police copy — NOT FOR DISCLOSURE" if cover.variant == POLICE else "Shared copy"
         self.footer_left = _line(f"Evidence bundle {cover.reference} v{cover.version} · {copy}")
         super().__init__(
@@ -624,7 +652,7 @@ class _BundleTemplate(BaseDocTemplate):
             displayDocTitle=1,
             initialFontName=FONT,
         )
-        frame = Frame(
+        frame = (_MeasuringFrame if self.measuring else Frame)(
             MARGIN_X,
             MARGIN_BOTTOM,
             FRAME_WIDTH,
@@ -638,6 +666,8 @@ class _BundleTemplate(BaseDocTemplate):
         self.addPageTemplates([PageTemplate("page", [frame], onPage=self._footer)])
 
     def _footer(self, canv: Canvas, _doc: BaseDocTemplate) -> None:
+        if self.measuring:
+            return
         total = self.state.known_total or "?"
         canv.saveState()
         canv.setStrokeColor(BORDER)

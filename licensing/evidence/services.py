@@ -89,7 +89,14 @@ STALE_MESSAGE = (
     "Nothing was saved: check the latest build and try again."
 )
 # Kinds in the order they sort when two items share a moment.
-KIND_ORDER = {"incident": 0, "visit": 1, "event": 2, "attachment": 3}
+KIND_ORDER = {
+    "incident": 0,
+    "visit": 1,
+    "event": 2,
+    "action_plan": 3,
+    "letter": 4,
+    "attachment": 5,
+}
 
 
 # ---- access ---------------------------------------------------------------------------
@@ -702,6 +709,42 @@ def _candidates(session: Session, bundle: Bundle) -> list[Candidate]:
                 event.occurred_at,
             )
         )
+    # Action plans (licensing.actionplans): agreed, items and their status changes, the
+    # outcome; each audit event is one item, so the chronology shows the plan's course.
+    from licensing.actionplans.services import AUDIT_EVENTS, audit_summary
+
+    for event in session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.chain == premises_chain(bundle.premises_id),
+            AuditEvent.event.in_(AUDIT_EVENTS),
+            AuditEvent.occurred_at >= low,
+            AuditEvent.occurred_at < high,
+        )
+    ):
+        found.append(
+            Candidate(
+                "action_plan",
+                event.id,
+                audit_summary(event.event, event.payload)[:160],
+                event.occurred_at,
+            )
+        )
+    # Standard letters issued to the premises (licensing.letters): what the licence holder
+    # was told and when, by the filed PDF's hash.
+    from licensing.letters.models import Letter
+
+    for letter in session.scalars(
+        select(Letter).where(
+            Letter.premises_id == bundle.premises_id,
+            Letter.issued_at >= low,
+            Letter.issued_at < high,
+        )
+    ):
+        found.append(
+            Candidate(
+                "letter", letter.id, f"{letter.title}: {letter.subject}"[:160], letter.issued_at
+            )
+        )
     owners = {(c.kind, c.ref_id): c for c in found if c.kind in ("incident", "visit")}
     incident_ids = [c.ref_id for c in found if c.kind == "incident"]
     visit_ids = [c.ref_id for c in found if c.kind == "visit"]
@@ -848,11 +891,18 @@ def _documents(session: Session, build: _Build) -> tuple[BundleDocument, BundleD
     }
     events = {
         row.id: row
-        for row in session.scalars(select(AuditEvent).where(AuditEvent.id.in_(ids["event"])))
+        for row in session.scalars(
+            select(AuditEvent).where(AuditEvent.id.in_(ids["event"] + ids["action_plan"]))
+        )
     }
     attachments = {
         row.id: row
         for row in session.scalars(select(Attachment).where(Attachment.id.in_(ids["attachment"])))
+    }
+    from licensing.letters.models import Letter
+
+    letters = {
+        row.id: row for row in session.scalars(select(Letter).where(Letter.id.in_(ids["letter"])))
     }
     redacted_copies: dict[int, Attachment] = {}
     if attachments:
@@ -867,7 +917,10 @@ def _documents(session: Session, build: _Build) -> tuple[BundleDocument, BundleD
         user.id: user.name
         for user in session.scalars(
             select(User).where(
-                User.id.in_({event.actor_id for event in events.values() if event.actor_id})
+                User.id.in_(
+                    {event.actor_id for event in events.values() if event.actor_id}
+                    | {letter.issued_by_id for letter in letters.values()}
+                )
             )
         )
     }
@@ -1039,6 +1092,63 @@ def _documents(session: Session, build: _Build) -> tuple[BundleDocument, BundleD
                         "Workflow event",
                         EVENT_RULES[event.event].label,
                         reason[:200],
+                        key,
+                    )
+                )
+            elif item.kind == "action_plan":
+                event = events[item.ref_id]
+                key = f"action-plan-{event.id}"
+                payload = json.loads(event.payload or "{}")
+                fields = [
+                    Field("When", _when(event.occurred_at)),
+                    Field("By", actors.get(event.actor_id or 0, "") or "The plan's review rule"),
+                ]
+                lines = [
+                    f"{entry['description']} (due {entry['due_on']})"
+                    for entry in payload.get("items") or []
+                    if isinstance(entry, dict)
+                ]
+                body = "\n".join(clean(line, key) for line in lines)
+                if event.reason:
+                    body = clean(event.reason, key) + ("\n\n" + body if body else "")
+                headline = clean(item.reference, key)
+                sections.append(
+                    Section(key, headline, _when(event.occurred_at), tuple(fields), body)
+                )
+                chronology.append(
+                    ChronologyRow(
+                        _when(event.occurred_at),
+                        "Action plan",
+                        f"Plan {payload.get('plan_id')}",
+                        headline[:200],
+                        key,
+                    )
+                )
+            elif item.kind == "letter":
+                letter = letters[item.ref_id]
+                key = f"letter-{letter.id}"
+                fields = [
+                    Field("Issued", _when(letter.issued_at)),
+                    Field("By", actors.get(letter.issued_by_id, "")),
+                    Field("Letter", f"{letter.title}, template version {letter.template_version}"),
+                    Field("SHA-256 of the PDF", letter.sha256),
+                ]
+                headline = clean(f"Letter issued: {letter.title}", key)
+                sections.append(
+                    Section(
+                        key,
+                        headline,
+                        _when(letter.issued_at),
+                        tuple(fields),
+                        clean(letter.subject, key),
+                    )
+                )
+                chronology.append(
+                    ChronologyRow(
+                        _when(letter.issued_at),
+                        "Letter",
+                        f"Letter {letter.id}",
+                        headline[:200],
                         key,
                     )
                 )

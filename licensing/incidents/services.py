@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
@@ -407,17 +407,70 @@ def unlink(session: Session, actor: User, link_id: int, reason: str) -> None:
 def linked_incidents(
     session: Session, premises_id: int, status: str = "confirmed"
 ) -> list[PremisesIncidentLink]:
-    """A premises' links of one status, newest incident first."""
-    return list(
-        session.scalars(
-            select(PremisesIncidentLink)
-            .join(Incident)
-            .where(
+    """A premises' links of one status, newest incident first (all of them: for pages
+    that show a premises' whole list, use `linked_incidents_page`)."""
+    return list(session.scalars(_links_query(premises_id, status)).all())
+
+
+def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
+    # Walks ix_premises_incident_links_premises_id_status, then each incident by its key.
+    return (
+        select(PremisesIncidentLink)
+        .join(Incident)
+        .where(
+            PremisesIncidentLink.premises_id == premises_id,
+            PremisesIncidentLink.status == status,
+        )
+        .order_by(Incident.counted_at.desc(), Incident.id.desc())
+    )
+
+
+def linked_incidents_page(
+    session: Session,
+    premises_id: int,
+    status: str = "confirmed",
+    *,
+    after_incident_id: int | None = None,
+    limit: int = 50,
+    with_people: bool = False,
+) -> tuple[list[PremisesIncidentLink], int | None]:
+    """One keyset page of a premises' links of one status, newest incident first, and
+    the cursor of the next page (the last incident's id) or None.
+
+    The page after `after_incident_id` starts below that incident's (counted_at, id),
+    so a premises with thousands of incidents is read a page at a time, however deep
+    the page. `with_people` loads the incidents' people in one more statement.
+    """
+    query = _links_query(premises_id, status)
+    if after_incident_id is not None:
+        seen_at = (
+            select(Incident.counted_at).where(Incident.id == after_incident_id).scalar_subquery()
+        )
+        query = query.where(
+            or_(
+                Incident.counted_at < seen_at,
+                and_(Incident.counted_at == seen_at, Incident.id < after_incident_id),
+            )
+        )
+    if with_people:
+        query = query.options(
+            joinedload(PremisesIncidentLink.incident).selectinload(Incident.people)
+        )
+    rows = list(session.scalars(query.limit(limit + 1)).unique().all())
+    next_cursor = rows[limit - 1].incident_id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def count_links(session: Session, premises_id: int, status: str = "confirmed") -> int:
+    """How many links of one status a premises has, counted from the index alone."""
+    return (
+        session.scalar(
+            select(func.count()).where(
                 PremisesIncidentLink.premises_id == premises_id,
                 PremisesIncidentLink.status == status,
             )
-            .order_by(Incident.counted_at.desc(), Incident.id.desc())
-        ).all()
+        )
+        or 0
     )
 
 
@@ -457,15 +510,25 @@ def suggestion_groups(
         .order_by(func.count().desc(), PremisesIncidentLink.premises_id)
         .limit(limit_premises)
     ).all()
-    groups = []
-    for premises_id, _n in counts:
-        premises = session.get(Premises, premises_id)
-        if premises is None or not can_see_premises(user, premises):
-            continue
-        groups.append(
-            SuggestionGroup(premises, linked_incidents(session, premises_id, "suggested"))
-        )
-    return groups
+    ids = [premises_id for premises_id, _n in counts]
+    if not ids:
+        return []
+    # Two statements for the whole queue, however many premises it lists.
+    found = {p.id: p for p in session.scalars(select(Premises).where(Premises.id.in_(ids)))}
+    shown = [found[i] for i in ids if i in found and can_see_premises(user, found[i])]
+    links: dict[int, list[PremisesIncidentLink]] = {p.id: [] for p in shown}
+    if shown:
+        for link in session.scalars(
+            select(PremisesIncidentLink)
+            .join(Incident)
+            .where(
+                PremisesIncidentLink.premises_id.in_(list(links)),
+                PremisesIncidentLink.status == "suggested",
+            )
+            .order_by(Incident.counted_at.desc(), Incident.id.desc())
+        ):
+            links[link.premises_id].append(link)
+    return [SuggestionGroup(p, links[p.id]) for p in shown]
 
 
 def incident_visible_to(session: Session, user: User, incident_id: int) -> Incident:

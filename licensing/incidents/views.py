@@ -17,7 +17,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import Field
 
@@ -25,7 +25,7 @@ from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
 from licensing.csvfiles import csv_download
-from licensing.db import get_session
+from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
 from licensing.incidents import recommendations, services
 from licensing.incidents.forms import (
@@ -39,7 +39,6 @@ from licensing.incidents.importer import import_incidents, rejections_csv
 from licensing.incidents.models import (
     CATEGORIES,
     SOURCES,
-    Incident,
     IncidentImportRun,
     PremisesIncidentLink,
     Recommendation,
@@ -61,15 +60,15 @@ def list_incidents() -> ResponseReturnValue:
     session = get_session()
     # One reading of the filters for the page and its CSV export.
     filters = exports.IncidentFilter.from_args(request.args)
-    query = exports.incidents_query(filters)
     per_page = int(current_app.config["PAGE_SIZE"])
     page = max(request.args.get("page", 1, type=int) or 1, 1)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Incident.counted_at.desc(), Incident.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
+    # The "next" link carries the last incident shown (`after`): deep pages are read by
+    # keyset rather than by skipping every row before them.
+    after = request.args.get("after", type=int)
+    if page == 1 or (after is not None and not 0 < after <= MAX_ROW_ID):
+        after = None
+    total = exports.count_incidents(session, filters)
+    items = exports.incidents_page(session, filters, after, per_page, page)
     return render_template(
         "incidents/list.html",
         items=items,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
@@ -226,6 +226,39 @@ def incidents_query(filters: IncidentFilter) -> Select[Incident]:
             )
         )
     return query
+
+
+def incidents_page(
+    session: Session,
+    filters: IncidentFilter,
+    after_id: int | None,
+    per_page: int,
+    page: int = 1,
+) -> list[Incident]:
+    """One page of the incident list, newest first (counted_at, then id).
+
+    With `after_id` (the last incident of the page before, carried by the "next" link)
+    the page is read by keyset along ix_incidents_counted_at, however deep it is;
+    without it, by page number (the "previous" link, and old bookmarks).
+    """
+    query = incidents_query(filters).order_by(Incident.counted_at.desc(), Incident.id.desc())
+    if after_id is not None:
+        seen_at = select(Incident.counted_at).where(Incident.id == after_id).scalar_subquery()
+        query = query.where(
+            or_(
+                Incident.counted_at < seen_at,
+                and_(Incident.counted_at == seen_at, Incident.id < after_id),
+            )
+        )
+    else:
+        query = query.offset((page - 1) * per_page)
+    return list(session.scalars(query.limit(per_page)).all())
+
+
+def count_incidents(session: Session, filters: IncidentFilter) -> int:
+    """How many incidents the list holds with these filters."""
+    query = incidents_query(filters).with_only_columns(Incident.id)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def incidents_csv(session: Session, filters: IncidentFilter) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -572,14 +572,36 @@ def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
 
 
 def list_premises(
-    session: Session, user: User, filters: PremisesFilter, page: int, per_page: int
+    session: Session,
+    user: User,
+    filters: PremisesFilter,
+    page: int,
+    per_page: int,
+    *,
+    after_id: int | None = None,
 ) -> tuple[list[Premises], int]:
-    """One page of premises (ordered by name) and the total count, for the browser list."""
+    """One page of premises (ordered by name) and the total count, for the browser list.
+
+    With `after_id` (the last premises of the page before, which the list's "next" link
+    carries) the page is read by keyset, from that premises on along (name, id), however
+    deep it is; without it, by `page` number (the numbered links, and old bookmarks).
+    """
     query = _filtered(user, filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Premises.name, Premises.id).offset((page - 1) * per_page).limit(per_page)
-    ).all()
+    # Counted over the ids alone: SQLite otherwise builds every matching row to count it.
+    counted = query.with_only_columns(Premises.id).subquery()
+    total = session.scalar(select(func.count()).select_from(counted)) or 0
+    ordered = query.order_by(Premises.name, Premises.id)
+    if after_id is not None:
+        seen_name = select(Premises.name).where(Premises.id == after_id).scalar_subquery()
+        ordered = ordered.where(
+            or_(
+                Premises.name > seen_name,
+                and_(Premises.name == seen_name, Premises.id > after_id),
+            )
+        )
+    else:
+        ordered = ordered.offset((page - 1) * per_page)
+    items = session.scalars(ordered.limit(per_page)).all()
     return list(items), total
 
 
@@ -612,15 +634,26 @@ class HistoryEntry:
         return value
 
 
-def history(session: Session, premises: Premises) -> list[HistoryEntry]:
-    """The premises' events, newest first, with actors' names and erasable personal values."""
-    events = list(
-        session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.premises_id == premises.id)
-            .order_by(AuditEvent.seq.desc())
-        ).all()
+def history(
+    session: Session,
+    premises: Premises,
+    *,
+    before_seq: int | None = None,
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """The premises' events, newest first, with actors' names and erasable personal values;
+    optionally only those before sequence number `before_seq`, at most `limit` of them
+    (a keyset page along ix_audit_events_premises_id_seq)."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.premises_id == premises.id)
+        .order_by(AuditEvent.seq.desc())
     )
+    if before_seq is not None:
+        query = query.where(AuditEvent.seq < before_seq)
+    if limit is not None:
+        query = query.limit(limit)
+    events = list(session.scalars(query).all())
     actor_ids = {e.actor_id for e in events if e.actor_id is not None}
     names = (
         dict(session.execute(select(User.id, User.name).where(User.id.in_(actor_ids))).all())
@@ -636,3 +669,16 @@ def history(session: Session, premises: Premises) -> list[HistoryEntry]:
         )
         for e in events
     ]
+
+
+def count_history(session: Session, premises: Premises) -> int:
+    """How many events the premises' history holds (one COUNT along
+    ix_audit_events_premises_id_seq)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.premises_id == premises.id)
+        )
+        or 0
+    )

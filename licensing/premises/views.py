@@ -22,16 +22,19 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from licensing.actionplans import services as plan_services
+from licensing.assessment.views import premises_section
 from licensing.auth.matrix import Action, allowed, event_action, permits
 from licensing.auth.models import POLICE_ROLES, User
 from licensing.csvfiles import csv_download
-from licensing.db import get_session, utcnow
+from licensing.db import MAX_ROW_ID, get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from licensing.incidents import recommendations
 from licensing.incidents import services as incident_services
 from licensing.incidents.charts import weekly_chart
 from licensing.incidents.models import Incident
+from licensing.letters.services import letters_on_premises_page
 from licensing.premises import exports, services, workflow
 from licensing.premises.forms import (
     EVENT_FORMS,
@@ -48,6 +51,11 @@ from licensing.timeutil import LONDON
 from licensing.visits import services as visit_services
 
 premises_bp = Blueprint("premises", __name__)
+# Confirmed incidents shown a page at a time on the premises page.
+INCIDENT_PAGE = 50
+# The premises page shows only the latest history entries: a premises with thousands of
+# events would otherwise load and render them all. The timeline page has the rest.
+HISTORY_SHOWN = 20
 
 
 def _user() -> User:
@@ -77,7 +85,10 @@ def list_premises() -> ResponseReturnValue:
     filters = _list_filters(request.args)
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = int(current_app.config["PAGE_SIZE"])
-    items, total = services.list_premises(get_session(), _user(), filters, page, per_page)
+    after = _after_id()
+    items, total = services.list_premises(
+        get_session(), _user(), filters, page, per_page, after_id=after if page > 1 else None
+    )
     return render_template(
         "premises/list.html",
         items=items,
@@ -244,14 +255,18 @@ def _render_detail(
     """The premises page. `retry` is (event, reason): after a conflict, that event's form
     is shown open with the current version and the reason the user had typed."""
     session = get_session()
-    entries = services.history(session, premises)
+    entries = services.history(session, premises, limit=HISTORY_SHOWN)
     forms = _transition_forms(premises, failed)
     reopen = None
     if retry and retry[0] in forms:
         reopen = retry[0]
         forms[reopen].reason.data = retry[1]
     determined = services.latest_determined_review(session, premises.id)
-    links = incident_services.linked_incidents(session, premises.id)
+    # The incident history a page at a time (newest first; a premises may have
+    # thousands): `incidents_after` is the last incident of the page before.
+    links, older = incident_services.linked_incidents_page(
+        session, premises.id, after_incident_id=_incidents_after(), limit=INCIDENT_PAGE
+    )
     weeks, series = incident_services.weekly_counts(session, premises.id)
     incident_ids = {
         entry.payload["incident_id"]
@@ -262,15 +277,20 @@ def _render_detail(
         render_template(
             "premises/detail.html",
             premises=premises,
-            links=links[:50],
-            linked_total=len(links),
+            links=links,
+            older_incidents=older,
+            incidents_after=_incidents_after(),
+            linked_total=incident_services.count_links(session, premises.id),
             chart=weekly_chart(weeks, series),
-            suggested=len(incident_services.linked_incidents(session, premises.id, "suggested"))
+            assessment=premises_section(session, _user(), premises),
+            suggested=incident_services.count_links(session, premises.id, "suggested")
             if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS)
             else 0,
             recommendations=recommendations.open_recommendations(session, premises.id),
             deadlines=premises_deadlines(session, premises.id),
             visits_context=visit_services.premises_visits_context(session, _user(), premises),
+            action_plan=plan_services.premises_plan_context(session, _user(), premises),
+            letters_context=letters_on_premises_page(session, _user(), premises),
             incidents_by_id={
                 i.id: i
                 for i in session.scalars(select(Incident).where(Incident.id.in_(incident_ids)))
@@ -281,6 +301,7 @@ def _render_detail(
             reopen=reopen,
             rules=workflow.EVENT_RULES,
             history=entries,
+            history_total=services.count_history(session, premises),
             officer_names=_officer_names(entries),
             review=services.open_review(session, premises.id),
             determined=determined,
@@ -290,6 +311,20 @@ def _render_detail(
         ),
         status,
     )
+
+
+def _after_id() -> int | None:
+    """The list's keyset cursor (`after`, the last premises of the page before); anything
+    not an id reads the page by its number instead."""
+    value = request.args.get("after", type=int)
+    return value if value is not None and 0 < value <= MAX_ROW_ID else None
+
+
+def _incidents_after() -> int | None:
+    """The incident-history cursor from the query string; anything not an id is the
+    first page."""
+    value = request.args.get("incidents_after", type=int)
+    return value if value is not None and 0 < value <= MAX_ROW_ID else None
 
 
 def _officer_names(entries: list[services.HistoryEntry]) -> dict[int, str]:

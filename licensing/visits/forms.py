@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
     GovDateInput,
@@ -108,6 +111,32 @@ class RecordOutcomeForm(FlaskForm):
         validators=[Optional(), Length(max=FINDINGS_MAX)],
     )
     submit = SubmitField("Record outcome", widget=GovSubmitInput())
+
+
+# What a visit can find of an agreed action-plan item (licensing.actionplans).
+PLAN_ITEM_CHOICES = [
+    ("", "Still agreed (not checked, or not due yet)"),
+    ("done", "Done"),
+    ("not_done", "Not done"),
+]
+
+
+def record_outcome_form(items: Sequence[Any], **kwargs: Any) -> RecordOutcomeForm:
+    """The outcome form with one choice per open action-plan item, `plan_item_<id>`."""
+
+    class WithPlanItems(RecordOutcomeForm):
+        pass
+
+    for item in items:
+        field = RadioField(
+            f"{item.description} (due {item.due_on:%-d %B %Y})",
+            description=f"Whose: {item.owner}",
+            widget=GovRadioInput(),
+            choices=PLAN_ITEM_CHOICES,
+            default="",
+        )
+        setattr(WithPlanItems, f"plan_item_{item.id}", field)
+    return WithPlanItems(**kwargs)
 
 
 class CancelVisitForm(FlaskForm):

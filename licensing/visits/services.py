@@ -109,8 +109,17 @@ def visit_policy(session: Session, premises: Premises) -> Proposal:
     clock at the new pace, and a visit after it counts from the visit.
     """
     last = _last_visit_date(session, premises.id)
-    if premises.state == workflow.ACTION:
-        decided = _determination_date(session, premises.id) or _state_entered(session, premises)
+    decided = (
+        _determination_date(session, premises.id) if premises.state == workflow.ACTION else None
+    )
+    return policy_proposal(premises.state, last, _state_entered(session, premises), decided)
+
+
+def policy_proposal(state: str, last: date | None, entered: date, decided: date | None) -> Proposal:
+    """The rules of `visit_policy` given what it looks up: the premises' state, its last
+    completed visit, the day it entered its state and (action) the determination date."""
+    if state == workflow.ACTION:
+        decided = decided or entered
         if last is None or last < decided:
             return Proposal(
                 decided + ACTION_FIRST_CHECK,
@@ -124,20 +133,18 @@ def visit_policy(session: Session, premises: Premises) -> Proposal:
             f"Action: a compliance check every 2 weeks until the action is closed "
             f"(last visit {last:%-d %b %Y})",
         )
-    interval = POLICY_INTERVALS.get(premises.state, MONITORED_INTERVAL)
-    entered = _state_entered(session, premises)
+    interval = POLICY_INTERVALS.get(state, MONITORED_INTERVAL)
     anchor = max(d for d in (last, entered) if d is not None)
     weeks = interval.days // 7
     since = (
         f"the last visit on {anchor:%-d %b %Y}"
         if last is not None and last >= entered
-        else f"becoming {workflow.STATE_LABELS[premises.state].lower()} on {anchor:%-d %b %Y}"
+        else f"becoming {workflow.STATE_LABELS[state].lower()} on {anchor:%-d %b %Y}"
     )
     return Proposal(
         anchor + interval,
         "routine",
-        f"{workflow.STATE_LABELS[premises.state]}: a visit every {weeks} weeks, "
-        f"counted from {since}",
+        f"{workflow.STATE_LABELS[state]}: a visit every {weeks} weeks, counted from {since}",
     )
 
 
@@ -422,20 +429,11 @@ def london_instant(day: date, hhmm: str) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=LONDON).astimezone(UTC)
 
 
-def schedule_visit(
-    session: Session,
-    actor: User,
-    premises: Premises,
-    *,
-    scheduled_at: datetime,
-    visit_type: str,
-    officer_id: int | str | None,
-) -> Visit:
-    """Book a visit to the premises for an officer. A proposed visit, if there is one,
-    becomes this booking (keeping the date the policy asked for)."""
-    _require_police(actor)
-    if not can_see_premises(actor, premises):
-        raise NotFound("No such premises")
+def check_booking(
+    session: Session, scheduled_at: datetime, visit_type: str, officer_id: int | str | None
+) -> tuple[date, User]:
+    """What `schedule_visit` checks of a booking: returns its London day and the officer,
+    or raises ValidationFailed naming each bad field."""
     errors: dict[str, str] = {}
     if visit_type not in VISIT_TYPES:
         errors["visit_type"] = "Choose the type of visit"
@@ -453,6 +451,24 @@ def schedule_visit(
         errors.update(error.errors)
     if errors:
         raise ValidationFailed("; ".join(errors.values()), errors)
+    return day, officer
+
+
+def schedule_visit(
+    session: Session,
+    actor: User,
+    premises: Premises,
+    *,
+    scheduled_at: datetime,
+    visit_type: str,
+    officer_id: int | str | None,
+) -> Visit:
+    """Book a visit to the premises for an officer. A proposed visit, if there is one,
+    becomes this booking (keeping the date the policy asked for)."""
+    _require_police(actor)
+    if not can_see_premises(actor, premises):
+        raise NotFound("No such premises")
+    day, officer = check_booking(session, scheduled_at, visit_type, officer_id)
 
     with _writing(session):
         _lock_premises(session, premises.id)
@@ -495,24 +511,13 @@ class Outcome:
     visited_at: datetime
     findings: dict[str, str] = field(default_factory=dict)
     follow_up_actions: str = ""
+    # Action-plan item id -> status found (done / not done); "" leaves it agreed.
+    plan_items: dict[int, str] = field(default_factory=dict)
 
 
-def record_outcome(
-    session: Session, actor: User, visit: Visit, seen_version: int | None, result: Outcome
-) -> Visit:
-    """Record what a visit found and complete it; the policy then proposes the next one.
-
-    An outcome of issues found needs findings under at least one licensing objective.
-    The findings text stays in the visits table; the audit event carries the outcome and
-    which objectives were flagged, never the text.
-    """
-    _require_police(actor)
-    if not can_see_premises(actor, visit.premises):
-        raise NotFound("No such visit")
-    if seen_version is not None and seen_version != visit.version:
-        raise Conflict(STALE_MESSAGE)
-    if not visit.is_open:
-        raise Refused(f"This visit is already {visit.status}")
+def check_outcome(result: Outcome) -> tuple[dict[str, str], str]:
+    """What `record_outcome` checks of an outcome: returns the findings by objective and
+    the follow-up actions, trimmed, or raises ValidationFailed naming each bad field."""
     errors: dict[str, str] = {}
     if result.outcome not in VISIT_OUTCOMES:
         errors["outcome"] = "Choose the outcome of the visit"
@@ -533,6 +538,30 @@ def record_outcome(
         )
     if errors:
         raise ValidationFailed("; ".join(errors.values()), errors)
+    return findings, follow_up
+
+
+def record_outcome(
+    session: Session, actor: User, visit: Visit, seen_version: int | None, result: Outcome
+) -> Visit:
+    """Record what a visit found and complete it; the policy then proposes the next one.
+
+    An outcome of issues found needs findings under at least one licensing objective.
+    The findings text stays in the visits table; the audit event carries the outcome and
+    which objectives were flagged, never the text.
+    """
+    _require_police(actor)
+    if not can_see_premises(actor, visit.premises):
+        raise NotFound("No such visit")
+    if seen_version is not None and seen_version != visit.version:
+        raise Conflict(STALE_MESSAGE)
+    if not visit.is_open:
+        raise Refused(f"This visit is already {visit.status}")
+    findings, follow_up = check_outcome(result)
+    if result.plan_items:
+        from licensing.actionplans.services import check_visit_statuses
+
+        check_visit_statuses(session, visit, result.plan_items)
 
     premises = visit.premises
     with _writing(session):
@@ -569,6 +598,10 @@ def record_outcome(
             premises_id=premises.id,
             payload=payload,
         )
+        if result.plan_items:
+            from licensing.actionplans.services import record_at_visit
+
+            record_at_visit(session, actor, visit, result.plan_items)
         _repropose(session, premises, actor)
     _commit(session)
     return visit

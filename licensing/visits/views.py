@@ -23,7 +23,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from licensing.auth.matrix import Action, permits
+from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, ValidationFailed
@@ -31,10 +31,20 @@ from licensing.premises.services import get_premises
 from licensing.templating import DEADLINE_LABELS, place_errors
 from licensing.timeutil import to_london
 from licensing.visits import ics, services
-from licensing.visits.forms import CancelVisitForm, FeedForm, RecordOutcomeForm, ScheduleVisitForm
+from licensing.visits.forms import (
+    CancelVisitForm,
+    FeedForm,
+    RecordOutcomeForm,
+    ScheduleVisitForm,
+    record_outcome_form,
+)
 from licensing.visits.models import OBJECTIVES, STATUS_LABELS, VISIT_OUTCOMES, VISIT_TYPES, Visit
 
 visits_bp = Blueprint("visits", __name__)
+ITEMS_CHANGED = (
+    "The action plan changed since you opened this visit. Nothing was saved: "
+    "check the plan's items below and record the visit again."
+)
 
 
 def _user() -> User:
@@ -107,7 +117,7 @@ def _render_visit(
     problem: str | None = None,
 ) -> ResponseReturnValue:
     if record_form is None:
-        record_form = RecordOutcomeForm(formdata=None)
+        record_form = record_outcome_form(_plan_items(visit), formdata=None)
         record_form.version.data = str(visit.version)
         if visit.scheduled_at is not None:
             local = to_london(visit.scheduled_at)
@@ -129,6 +139,15 @@ def _render_visit(
     ), status
 
 
+def _plan_items(visit: Visit) -> list[Any]:
+    """The open action-plan items an officer recording this visit can mark."""
+    if not visit.is_open or not allowed(_user(), Action.MANAGE_ACTION_PLANS):
+        return []
+    from licensing.actionplans.services import open_items_for_visit
+
+    return open_items_for_visit(get_session(), visit)
+
+
 @visits_bp.get("/visits/<int:visit_id>")
 @permits(Action.VIEW_VISITS)
 def show(visit_id: int) -> ResponseReturnValue:
@@ -142,7 +161,11 @@ def record(visit_id: int) -> ResponseReturnValue:
     """Record the outcome and findings of a visit."""
     session = get_session()
     visit = services.get_visit(session, _user(), visit_id)
-    form = RecordOutcomeForm()
+    items = _plan_items(visit)
+    form = record_outcome_form(items)
+    if any(k.startswith("plan_item_") and k not in form for k in request.form):
+        # An item shown on the officer's page closed since: say so rather than drop it.
+        return _render_visit(visit, status=409, problem=ITEMS_CHANGED)
     if not form.validate_on_submit():
         return _render_visit(visit, record_form=form, status=422)
     assert form.visited_date.data is not None
@@ -151,6 +174,7 @@ def record(visit_id: int) -> ResponseReturnValue:
         visited_at=services.london_instant(form.visited_date.data, form.visited_time.data or ""),
         findings={name: getattr(form, f"findings_{name}").data or "" for name in OBJECTIVES},
         follow_up_actions=form.follow_up_actions.data or "",
+        plan_items={item.id: form[f"plan_item_{item.id}"].data or "" for item in items},
     )
     try:
         services.record_outcome(session, _user(), visit, int(form.version.data or 0), result)

@@ -1,0 +1,1 @@
+"""Action plans with licence holders and partnership meetings (issue 9)."""
