@@ -2,8 +2,8 @@
 
 SQLite (default): the migrations run once into a template file; each test gets a copy.
 PostgreSQL (TEST_DATABASE_URL=postgresql+psycopg://…/anydb): the harness creates a
-uniquely named database, migrates it once, empties it after each test, and drops it at
-the end of the run.
+uniquely named database, migrates it once, empties it after each test (keeping what the
+migrations seeded, as a copied SQLite template does), and drops it at the end of the run.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         url = server.set(database=name).render_as_string(hide_password=False)
         try:
             upgrade_database(url)
+            _seeds[url] = _migration_seeds(url)
             yield url
         finally:
             for engine in _cleanup_engines.values():
@@ -84,25 +86,69 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 _cleanup_engines: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class _Seeds:
+    """What the migrations themselves put in a new database (the standard letters'
+    templates, say): each non-empty table's rows and each sequence's position."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    sequences: dict[str, int]
+
+
+_seeds: dict[str, _Seeds] = {}
+
+
+def _migration_seeds(url: str) -> _Seeds:
+    """Read the seeds of a freshly migrated PostgreSQL database, so that emptying it
+    after a test leaves it as the migrations did, as a copied SQLite template does."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = {}
+            for table in _public_tables(conn):
+                found = [
+                    dict(row) for row in conn.execute(text(f'SELECT * FROM "{table}"')).mappings()
+                ]
+                if found:
+                    rows[table] = found
+            sequences = {
+                name: value
+                for name, value in conn.execute(
+                    text(
+                        "SELECT sequencename, last_value FROM pg_sequences "
+                        "WHERE schemaname = 'public' AND last_value IS NOT NULL"
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+    return _Seeds(rows, sequences)
+
+
+def _public_tables(conn: Any) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+    ]
+
+
 def _empty_postgres(url: str) -> None:
-    """Empty every table and restart the id sequences: DELETE under replica mode (which
-    also switches off the append-only triggers, for the clean-up only) is much cheaper
-    than TRUNCATE for tables this small."""
+    """Empty every table and restart the id sequences, then put back what the migrations
+    seeded: DELETE under replica mode (which also switches off the append-only triggers
+    and foreign-key checks, for the clean-up only) is much cheaper than TRUNCATE for
+    tables this small."""
     engine = _cleanup_engines.get(url)
     if engine is None:
         engine = _cleanup_engines[url] = create_engine(url)
+    seeds = _seeds.get(url, _Seeds({}, {}))
     with engine.begin() as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'alembic_version'"
-                )
-            )
-        ]
         conn.execute(text("SET LOCAL session_replication_role = replica"))
-        for table in tables:
+        for table in _public_tables(conn):
             conn.execute(text(f'DELETE FROM "{table}"'))
         conn.execute(
             text(
@@ -111,6 +157,19 @@ def _empty_postgres(url: str) -> None:
                 "WHERE c.relkind = 'S' AND n.nspname = 'public'"
             )
         )
+        for table, rows in seeds.rows.items():
+            columns = list(rows[0])
+            conn.execute(
+                text(
+                    f'INSERT INTO "{table}" ({", ".join(columns)}) '
+                    f"VALUES ({', '.join(':' + c for c in columns)})"
+                ),
+                rows,
+            )
+        for sequence, value in seeds.sequences.items():
+            conn.execute(
+                text("SELECT setval(:sequence, :value)"), {"sequence": sequence, "value": value}
+            )
 
 
 @pytest.fixture

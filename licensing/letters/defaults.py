@@ -1,8 +1,7 @@
 """The standard letters' default wording, as seeded by migration 0013.
 
-Plain data, no ORM: the migration imports it, and the services create any letter whose
-template row is missing from it (a kind added to the code later, or a database emptied
-by a test harness). Admins then change the wording in the browser; every change is a new
+Plain data, no ORM: the migration imports it (a letter added later comes with its own
+migration). Admins then change the wording in the browser; every change is a new
 version and the defaults here are only ever version 1.
 
 The body is text with Jinja placeholders (`{{ premises.name }}`); a blank line starts a

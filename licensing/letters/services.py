@@ -386,31 +386,8 @@ def check_wording(key: str, subject: str, body: str) -> None:
 # ---- templates ------------------------------------------------------------------------
 
 
-def _ensure_defaults(session: Session) -> None:
-    """Create any standard letter missing from the database with its default wording
-    (migration 0013 seeds them; this covers a kind added later or an emptied table)."""
-    present = set(session.scalars(select(LetterTemplate.key)))
-    missing = [d for d in DEFAULT_TEMPLATES if d.key not in present]
-    if not missing:
-        return
-    try:
-        for default in missing:
-            template = LetterTemplate(key=default.key, title=default.title, current_version=1)
-            session.add(template)
-            session.flush()
-            session.add(
-                LetterTemplateVersion(
-                    template_id=template.id, version=1, subject=default.subject, body=default.body
-                )
-            )
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # another request created them at the same moment: theirs will do
-
-
 def list_templates(session: Session) -> list[LetterTemplate]:
     """The standard letters, in the order of the escalation (warning first)."""
-    _ensure_defaults(session)
     order = {d.key: n for n, d in enumerate(DEFAULT_TEMPLATES)}
     templates = list(session.scalars(select(LetterTemplate)))
     return sorted(templates, key=lambda t: (order.get(t.key, len(order)), t.id))
@@ -418,7 +395,6 @@ def list_templates(session: Session) -> list[LetterTemplate]:
 
 def get_template(session: Session, template_id: int) -> LetterTemplate:
     """One standard letter by id, or NotFound."""
-    _ensure_defaults(session)
     template = session.get(LetterTemplate, template_id)
     if template is None:
         raise NotFound("No such letter template")
@@ -427,7 +403,6 @@ def get_template(session: Session, template_id: int) -> LetterTemplate:
 
 def template_by_key(session: Session, key: str) -> LetterTemplate:
     """One standard letter by its key, or NotFound."""
-    _ensure_defaults(session)
     template = session.scalar(select(LetterTemplate).where(LetterTemplate.key == key))
     if template is None:
         raise NotFound("No such letter template")
