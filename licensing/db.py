@@ -6,12 +6,16 @@ one way of opening a session.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations name the same things on every database.
@@ -116,3 +120,20 @@ def get_engine() -> Engine:
     """The current app's engine."""
     engine: Engine = current_app.extensions["db_engine"]
     return engine
+
+
+@contextmanager
+def conflict_on(session: Session, message: str) -> Iterator[None]:
+    """A write that lost a race becomes a Conflict with `message`: the ORM's version check
+    (StaleDataError) or a unique index another request filled first (IntegrityError).
+    Any failure rolls back, leaving nothing half-saved."""
+    from licensing.errors import Conflict
+
+    try:
+        yield
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        raise Conflict(message) from None
+    except BaseException:
+        session.rollback()
+        raise

@@ -49,9 +49,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from licensing.actionplans.models import (
     ITEM_AGREED,
@@ -69,9 +67,10 @@ from licensing.audit.services import append_event
 from licensing.auth.matrix import Action, allowed, refusal_status
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
-from licensing.db import utcnow
+from licensing.db import conflict_on, utcnow
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.incidents.models import Incident, PremisesIncidentLink, Recommendation
+from licensing.incidents.recommendations import raise_recommendation
 from licensing.premises import workflow
 from licensing.premises.models import Premises
 from licensing.timeutil import LONDON, london_today
@@ -158,15 +157,9 @@ def _lock_premises(session: Session, premises_id: int) -> None:
 @contextmanager
 def _writing(session: Session) -> Iterator[None]:
     """A version clash or a second open plan becomes Conflict; any failure rolls back."""
-    try:
+    with conflict_on(session, STALE_MESSAGE):
         yield
         session.commit()
-    except (StaleDataError, IntegrityError):
-        session.rollback()
-        raise Conflict(STALE_MESSAGE) from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def _fresh_plan(session: Session, plan: ActionPlan, seen_lock_version: int | None) -> None:
@@ -666,30 +659,9 @@ def _recommend(
     )
     if earlier:
         return None
-    recommendation = Recommendation(
-        premises_id=plan.premises_id,
-        rule=rule,
-        recommended_event=event,
-        summary=summary,
-        incident_ids="[]",
-        created_at=now,
+    return raise_recommendation(
+        session, plan.premises_id, rule, event, summary, [], now, plan_id=plan.id
     )
-    session.add(recommendation)
-    session.flush()
-    append_event(
-        session,
-        event="recommendation_raised",
-        actor_id=None,
-        premises_id=plan.premises_id,
-        payload={
-            "recommendation_id": recommendation.id,
-            "rule": rule,
-            "recommends": event,
-            "plan_id": plan.id,
-            "incident_ids": [],
-        },
-    )
-    return recommendation
 
 
 def _recommend_after_failure(session: Session, plan: ActionPlan) -> Recommendation | None:

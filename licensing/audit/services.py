@@ -60,6 +60,20 @@ def _lock_chain(session: Session, chain: str, premises_id: int | None) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:chain))"), {"chain": chain})
 
 
+def linked_event(chain: str, head: tuple[int, str] | None, **columns: Any) -> AuditEvent:
+    """A new event for `chain`, linked after `head` (its last event's seq and content
+    hash; None for a new chain), with its own content hash. `append_event` reads the head
+    from the database; a caller appending many events in one go may keep it itself."""
+    row = AuditEvent(
+        chain=chain,
+        seq=head[0] + 1 if head else 1,
+        prev_hash=head[1] if head else GENESIS_HASH,
+        **columns,
+    )
+    row.content_hash = content_hash(row)
+    return row
+
+
 def append_event(
     session: Session,
     *,
@@ -84,9 +98,9 @@ def append_event(
         .order_by(AuditEvent.seq.desc())
         .limit(1)
     ).first()
-    row = AuditEvent(
-        chain=chain,
-        seq=(head.seq + 1) if head else 1,
+    row = linked_event(
+        chain,
+        (head.seq, head.content_hash) if head else None,
         premises_id=premises_id,
         actor_id=actor_id,
         occurred_at=occurred_at or utcnow(),
@@ -95,9 +109,7 @@ def append_event(
         to_state=to_state,
         reason=reason,
         payload=canonical_json(payload or {}),
-        prev_hash=head.content_hash if head else GENESIS_HASH,
     )
-    row.content_hash = content_hash(row)
     session.add(row)
     if personal_values:
         session.flush()

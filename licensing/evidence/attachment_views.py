@@ -9,7 +9,6 @@ not know about attachments.
 
 from __future__ import annotations
 
-from io import BytesIO
 from typing import Any, cast
 
 from flask import (
@@ -18,7 +17,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -28,8 +26,9 @@ from sqlalchemy.orm import Session
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
 from licensing.db import get_session
-from licensing.errors import DomainError, NotFound, ValidationFailed
-from licensing.evidence import attachments, store
+from licensing.errors import DomainError, ValidationFailed
+from licensing.evidence import attachments
+from licensing.evidence.downloads import send_evidence
 from licensing.evidence.forms import ATTACHMENT_PREFIX, AttachmentForm, RedactedCopyForm
 from licensing.evidence.models import Attachment
 from licensing.incidents.models import Incident
@@ -239,22 +238,4 @@ def download(attachment_id: int) -> ResponseReturnValue:
     """The attachment's bytes from the evidence store, always as a download, under a name
     made from its id (never the uploaded name), with the type decided at upload."""
     attachment = attachments.get_attachment(get_session(), _user(), attachment_id)
-    try:
-        data = store.get(attachment.sha256)
-    except store.MissingEvidence as error:
-        # Said plainly, for whoever looks after the store; the hash prefix names no one.
-        return render_template("error.html", status=500, message=str(error)), 500
-    except ValueError:
-        raise NotFound("Page not found") from None
-    response = send_file(
-        BytesIO(data),
-        mimetype=attachment.media_type,
-        as_attachment=True,
-        download_name=attachment.safe_file_name,
-        max_age=0,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # Evidence: never kept in a shared cache, and inert if a browser shows it anyway.
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return send_evidence(attachment.sha256, attachment.media_type, attachment.safe_file_name)

@@ -142,6 +142,45 @@ def _counted(
     return counted
 
 
+def raise_recommendation(
+    session: Session,
+    premises_id: int,
+    rule: str,
+    event: str,
+    summary: str,
+    incident_ids: list[int],
+    now: datetime,
+    **about: Any,
+) -> Recommendation:
+    """Record a recommendation a rule raised and its `recommendation_raised` event on the
+    premises' chain (with `about`, e.g. the plan it concerns, in the payload). Whether
+    the rule may raise it is the caller's check."""
+    recommendation = Recommendation(
+        premises_id=premises_id,
+        rule=rule,
+        recommended_event=event,
+        summary=summary,
+        incident_ids=json.dumps(incident_ids),
+        created_at=now,
+    )
+    session.add(recommendation)
+    session.flush()
+    append_event(
+        session,
+        event="recommendation_raised",
+        actor_id=None,
+        premises_id=premises_id,
+        payload={
+            "recommendation_id": recommendation.id,
+            "rule": rule,
+            "recommends": event,
+            "incident_ids": incident_ids,
+            **about,
+        },
+    )
+    return recommendation
+
+
 def evaluate(
     session: Session,
     premises_ids: list[int] | None = None,
@@ -167,27 +206,14 @@ def evaluate(
     created: list[Recommendation] = []
     # Premises by premises, each one's rules in order, as the rules were always applied.
     for premises_id, _order, rule, ids in sorted(met, key=lambda hit: hit[:2]):
-        recommendation = Recommendation(
-            premises_id=premises_id,
-            rule=rule.name,
-            recommended_event=rule.event,
-            summary=f"{len(ids)} {rule.label} (threshold {rule.threshold})",
-            incident_ids=json.dumps(ids),
-            created_at=now,
-        )
-        session.add(recommendation)
-        session.flush()
-        append_event(
+        recommendation = raise_recommendation(
             session,
-            event="recommendation_raised",
-            actor_id=None,
-            premises_id=premises_id,
-            payload={
-                "recommendation_id": recommendation.id,
-                "rule": rule.name,
-                "recommends": rule.event,
-                "incident_ids": ids,
-            },
+            premises_id,
+            rule.name,
+            rule.event,
+            f"{len(ids)} {rule.label} (threshold {rule.threshold})",
+            ids,
+            now,
         )
         open_keys.add((premises_id, rule.name))
         created.append(recommendation)

@@ -27,16 +27,14 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from licensing.actionplans.models import ITEM_WITHDRAWN
 from licensing.actionplans.services import current_plan
 from licensing.audit.services import append_event
 from licensing.auth.matrix import Action, allowed, require
 from licensing.auth.models import Role, User
-from licensing.db import utcnow
+from licensing.db import conflict_on, utcnow
 from licensing.errors import Conflict, NotFound, Refused, ValidationFailed
 from licensing.evidence import store
 from licensing.letters.defaults import (
@@ -437,14 +435,8 @@ def template_versions(session: Session, template: LetterTemplate) -> list[Letter
 def _writing(session: Session, conflict_message: str) -> Iterator[None]:
     """A version clash (the ORM's lock or the unique version number) is a Conflict; any
     failure rolls back, leaving nothing half-saved."""
-    try:
+    with conflict_on(session, conflict_message):
         yield
-    except (StaleDataError, IntegrityError):
-        session.rollback()
-        raise Conflict(conflict_message) from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def save_template(
@@ -758,9 +750,3 @@ def get_letter(session: Session, user: User, premises_id: int, letter_id: int) -
     if letter is None or letter.premises_id != premises.id:
         raise NotFound("No such letter")
     return letter
-
-
-def letter_pdf(letter: Letter) -> bytes:
-    """The issued PDF from the evidence store, checked against the hash recorded when it
-    was issued (store.MissingEvidence if it is gone or altered)."""
-    return store.get(letter.sha256)

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from licensing.audit.models import AuditEvent, premises_chain
-from licensing.audit.services import GENESIS_HASH, canonical_json, content_hash
+from licensing.audit.services import GENESIS_HASH, canonical_json, linked_event
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
 from licensing.db import utcnow
@@ -32,12 +32,12 @@ from licensing.visits.models import CANCELLED, COMPLETED, PROPOSED, SCHEDULED, V
 from licensing.visits.services import (
     Outcome,
     _case_officer_id,
-    _close_compliance_deadlines,
     _determination_date,
     _lock_premises,
     _require_police,
     check_booking,
     check_outcome,
+    complete_visit,
     policy_proposal,
 )
 
@@ -143,29 +143,10 @@ def _record(
     follow_up: str,
 ) -> None:
     """`record_outcome`'s writes, then the policy's next proposal."""
-    visit.status = COMPLETED
-    visit.outcome = result.outcome
-    visit.visited_at = result.visited_at
-    for name, value in findings.items():
-        setattr(visit, f"findings_{name}", value)
-    visit.follow_up_actions = follow_up
-    visit.recorded_by_id = actor.id
-    visit.updated_at = utcnow()
-    session.flush()
+    payload = complete_visit(session, actor, visit, result, findings, follow_up)
     state.booked.remove(visit)
     visited = to_london(result.visited_at).date()
     state.last = visited if state.last is None else max(state.last, visited)
-    closed = _close_compliance_deadlines(session, visit)
-    payload: dict[str, Any] = {
-        "visit_id": visit.id,
-        "visit_type": visit.visit_type,
-        "visit_outcome": visit.outcome,
-        "objectives_flagged": visit.objectives_flagged,
-        "visited_at": result.visited_at.astimezone(UTC).isoformat(),
-        "follow_up": bool(follow_up),
-    }
-    if closed:
-        payload["deadline_ids_closed"] = closed
     _append(session, state, actor, "visit_recorded", payload)
     _repropose(session, actor, state)
 
@@ -249,17 +230,15 @@ def _append(
     session: Session, state: _Known, actor: User, event: str, payload: dict[str, Any]
 ) -> None:
     """`append_event` on the premises' chain, from the head kept in memory."""
-    row = AuditEvent(
-        chain=premises_chain(state.premises.id),
-        seq=state.seq + 1,
+    row = linked_event(
+        premises_chain(state.premises.id),
+        (state.seq, state.head) if state.seq else None,
         premises_id=state.premises.id,
         actor_id=actor.id,
         occurred_at=utcnow(),
         event=event,
         payload=canonical_json(payload),
-        prev_hash=state.head,
     )
-    row.content_hash = content_hash(row)
     session.add(row)
     state.seq, state.head = row.seq, row.content_hash
 

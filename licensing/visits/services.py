@@ -17,15 +17,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import can_see_premises
-from licensing.db import utcnow
+from licensing.db import conflict_on, utcnow
 from licensing.deadlines.models import Deadline
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.premises import workflow
@@ -400,19 +398,10 @@ def _lock_premises(session: Session, premises_id: int) -> None:
 
 @contextmanager
 def _writing(session: Session) -> Iterator[None]:
-    """Turn a version clash into Conflict; any failure rolls back, leaving nothing half-done."""
-    try:
+    """Turn a version clash, or the one-proposal index filled by someone who proposed or
+    scheduled at the same moment, into Conflict; any failure rolls back."""
+    with conflict_on(session, STALE_MESSAGE):
         yield
-    except StaleDataError:
-        session.rollback()
-        raise Conflict(STALE_MESSAGE) from None
-    except IntegrityError:
-        # The one-proposal index: someone proposed or scheduled at the same moment.
-        session.rollback()
-        raise Conflict(STALE_MESSAGE) from None
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def _commit(session: Session) -> None:
@@ -571,32 +560,12 @@ def record_outcome(
             raise Conflict(STALE_MESSAGE)
         if not visit.is_open:
             raise Conflict(STALE_MESSAGE)
-        visit.status = COMPLETED
-        visit.outcome = result.outcome
-        visit.visited_at = result.visited_at
-        for name, value in findings.items():
-            setattr(visit, f"findings_{name}", value)
-        visit.follow_up_actions = follow_up
-        visit.recorded_by_id = actor.id
-        visit.updated_at = utcnow()
-        session.flush()
-        closed = _close_compliance_deadlines(session, visit)
-        payload: dict[str, Any] = {
-            "visit_id": visit.id,
-            "visit_type": visit.visit_type,
-            "visit_outcome": visit.outcome,
-            "objectives_flagged": visit.objectives_flagged,
-            "visited_at": result.visited_at.astimezone(UTC).isoformat(),
-            "follow_up": bool(follow_up),
-        }
-        if closed:
-            payload["deadline_ids_closed"] = closed
         append_event(
             session,
             event="visit_recorded",
             actor_id=actor.id,
             premises_id=premises.id,
-            payload=payload,
+            payload=complete_visit(session, actor, visit, result, findings, follow_up),
         )
         if result.plan_items:
             from licensing.actionplans.services import record_at_visit
@@ -605,6 +574,40 @@ def record_outcome(
         _repropose(session, premises, actor)
     _commit(session)
     return visit
+
+
+def complete_visit(
+    session: Session,
+    actor: User,
+    visit: Visit,
+    result: Outcome,
+    findings: dict[str, str],
+    follow_up: str,
+) -> dict[str, Any]:
+    """`record_outcome`'s writes, once its checks have passed and the premises is locked:
+    complete the visit with the checked findings, close the compliance deadlines it meets,
+    and return the `visit_recorded` event's payload (never the findings' text)."""
+    visit.status = COMPLETED
+    visit.outcome = result.outcome
+    visit.visited_at = result.visited_at
+    for name, value in findings.items():
+        setattr(visit, f"findings_{name}", value)
+    visit.follow_up_actions = follow_up
+    visit.recorded_by_id = actor.id
+    visit.updated_at = utcnow()
+    session.flush()
+    closed = _close_compliance_deadlines(session, visit)
+    payload: dict[str, Any] = {
+        "visit_id": visit.id,
+        "visit_type": visit.visit_type,
+        "visit_outcome": visit.outcome,
+        "objectives_flagged": visit.objectives_flagged,
+        "visited_at": result.visited_at.astimezone(UTC).isoformat(),
+        "follow_up": bool(follow_up),
+    }
+    if closed:
+        payload["deadline_ids_closed"] = closed
+    return payload
 
 
 def _close_compliance_deadlines(session: Session, visit: Visit) -> list[int]:
