@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from licensing.actionplans import services as plans
 from licensing.actionplans.models import (
     ORGANISATIONS,
+    ActionPlan,
     ActionPlanItem,
     MeetingAction,
     MeetingAttendee,
@@ -258,14 +259,26 @@ def action_to_plan_item(
 
 
 def meeting_context(session: Session, user: User, meeting: PartnershipMeeting) -> dict[str, Any]:
-    """The meeting page's extras: each premises' open plan an action could join."""
+    """The meeting page's extras: each premises' open plan an action could join, and the
+    plans the user may add an action to (`candidates`): the meeting's premises' open plan,
+    or on an area meeting any open plan in the authority's area."""
     open_plans = {}
     for action in meeting.actions:
         target = action.premises or meeting.premises
         if target is not None and target.id not in open_plans:
             open_plans[target.id] = plans.current_plan(session, target.id, open_only=True)
-    return {
-        "open_plans": open_plans,
-        "can_manage": allowed(user, Action.MANAGE_MEETINGS)
-        and allowed(user, Action.MANAGE_ACTION_PLANS),
-    }
+    can_manage = allowed(user, Action.MANAGE_MEETINGS) and allowed(user, Action.MANAGE_ACTION_PLANS)
+    candidates: list[ActionPlan] = []
+    if can_manage and meeting.premises is not None:
+        plan = open_plans.get(meeting.premises.id)
+        candidates = [plan] if plan is not None else []
+    elif can_manage:
+        candidates = list(
+            session.scalars(
+                select(ActionPlan)
+                .join(Premises, Premises.id == ActionPlan.premises_id)
+                .where(ActionPlan.status == "open", Premises.authority_id == meeting.authority_id)
+                .order_by(Premises.name)
+            )
+        )
+    return {"open_plans": open_plans, "can_manage": can_manage, "candidates": candidates}

@@ -11,7 +11,6 @@ from typing import Any, cast
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
 
 from licensing.actionplans import meetings, services
 from licensing.actionplans.forms import (
@@ -40,6 +39,7 @@ from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import Conflict, DomainError, NotFound, ValidationFailed
 from licensing.premises.models import LicensingAuthority, Premises
 from licensing.premises.services import get_premises
+from licensing.reports.services import authorities_for
 from licensing.templating import place_errors
 
 actionplans_bp = Blueprint("actionplans", __name__)
@@ -292,9 +292,7 @@ def new_meeting() -> ResponseReturnValue:
     """Record a partnership meeting about a premises (?premises_id=) or an area."""
     session = get_session()
     premises = _premises_from_query(session)
-    authorities = list(
-        session.scalars(select(LicensingAuthority).order_by(LicensingAuthority.name))
-    )
+    authorities = authorities_for(session, _user())
     form = MeetingForm()
     form.authority_id.choices = [("", "Choose an authority")] + [
         (str(a.id), a.name) for a in authorities
@@ -355,26 +353,8 @@ def _render_meeting(
     session = get_session()
     meeting = meetings.get_meeting(session, _user(), meeting_id)
     context = meetings.meeting_context(session, _user(), meeting)
-    # Where each action could go: the meeting's premises' open plan, or on an area
-    # meeting any open plan in the authority's area.
-    if meeting.premises is not None:
-        plan = context["open_plans"].get(meeting.premises.id)
-        candidates = [plan] if plan is not None else []
-    else:
-        candidates = list(
-            session.scalars(
-                select(ActionPlan)
-                .join(Premises, Premises.id == ActionPlan.premises_id)
-                .where(ActionPlan.status == "open", Premises.authority_id == meeting.authority_id)
-                .order_by(Premises.name)
-            )
-        )
     return render_template(
-        "actionplans/meeting.html",
-        meeting=meeting,
-        candidates=candidates if context["can_manage"] else [],
-        problem=problem,
-        **context,
+        "actionplans/meeting.html", meeting=meeting, problem=problem, **context
     ), status
 
 
