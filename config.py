@@ -81,6 +81,10 @@ class Config:
     OUTBOX_MAX_ATTEMPTS = 8
     # A row claimed longer ago than this is taken to belong to a dead sender and resent.
     OUTBOX_LEASE_SECONDS = 600
+    # Each minutely pass of the sender sends at most this many emails, and starts no new
+    # one after this many seconds: a burst (10,000 alerts) drains at the relay's pace.
+    OUTBOX_SEND_BATCH = 1000
+    OUTBOX_SEND_SECONDS = 20
     # The morning digest goes at this hour, London time.
     ALERT_DIGEST_HOUR = 7
     # Attachments and rendered bundles, stored under their SHA-256, outside the web root.
@@ -125,6 +129,8 @@ class Config:
             "MAIL_FROM",
             "OUTBOX_MAX_ATTEMPTS",
             "OUTBOX_LEASE_SECONDS",
+            "OUTBOX_SEND_BATCH",
+            "OUTBOX_SEND_SECONDS",
             "ALERT_DIGEST_HOUR",
             "EVIDENCE_DIR",
             "ATTACHMENT_MAX_BYTES",

@@ -809,6 +809,9 @@ def main() -> None:
             "SMTP_PORT": smtp.port,
             "SMTP_TLS": "none",
             "MAIL_FROM": MAIL_FROM,
+            # The tick as first measured: one send of 50 (the sweep's own pass is bounded
+            # by OUTBOX_SEND_SECONDS instead; sending is measured on its own below).
+            "OUTBOX_SEND_BATCH": 50,
         }
     )
     records: list[Record] = []

@@ -3,6 +3,7 @@ server is down, never sent twice by concurrent senders, and reclaimed after the 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -308,3 +309,66 @@ def test_a_user_chooses_digest_only(
     admin = app.test_client()
     sign_in(admin, world["admin"])
     assert admin.get("/account/alerts").status_code == 403
+
+
+class _SlowInbox(smtp_support.Inbox):
+    """A mail server that takes `delay` seconds to accept each message."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_pass_stops_claiming_when_its_time_is_up_and_the_next_sends_the_rest(
+    app: Flask, session: Session
+) -> None:
+    server = SmtpServer()
+    server.inbox = _SlowInbox(0.25)
+    server.start()
+    app.config.update(SMTP_HOST=server.host, SMTP_PORT=server.port, SMTP_TLS="none")
+    try:
+        keys = [f"burst:{n}" for n in range(12)]
+        for key in keys:
+            _enqueue(session, key)
+        session.commit()
+        # 0.25 s an email against a 1 s budget: four or five go, never all twelve.
+        settings = _settings(app, batch_seconds=1.0, batch_limit=1000)
+        first = send_due(session, settings)
+        assert first.out_of_time
+        assert 1 <= first.sent < len(keys)
+        waiting = session.scalar(select(func.count()).where(OutboxEmail.status == "created"))
+        assert waiting == len(keys) - first.sent  # nothing claimed and left stranded
+        total = first.sent
+        while total < len(keys):
+            again = send_due(session, settings)
+            assert again.sent >= 1
+            total += again.sent
+        assert total == len(keys)
+        ids = sorted(m["Message-ID"] for m in server.messages)
+        assert ids == sorted(outbox.message_id_for(k) for k in keys)  # each once
+    finally:
+        server.stop()
+
+
+def test_the_batch_limit_and_seconds_come_from_the_configuration(app: Flask) -> None:
+    app.config.update(OUTBOX_SEND_BATCH="250", OUTBOX_SEND_SECONDS="7.5")
+    settings = SmtpSettings.from_config(app.config)
+    assert (settings.batch_limit, settings.batch_seconds) == (250, 7.5)
+    app.config.update(OUTBOX_SEND_BATCH=None, OUTBOX_SEND_SECONDS=None)
+    defaults = SmtpSettings.from_config(app.config)
+    assert (defaults.batch_limit, defaults.batch_seconds) == (1000, 20.0)
+
+
+def test_a_pass_sends_up_to_the_batch_limit_when_time_allows(
+    app: Flask, session: Session, smtp_server: SmtpServer
+) -> None:
+    for n in range(7):
+        _enqueue(session, f"limit:{n}")
+    session.commit()
+    result = send_due(session, _settings(app, batch_limit=5, batch_seconds=60.0))
+    assert (result.sent, result.out_of_time) == (5, False)
+    assert len(smtp_server.messages) == 5

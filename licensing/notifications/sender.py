@@ -7,6 +7,7 @@ import os
 import smtplib
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from licensing.notifications.models import OutboxEmail
 log = logging.getLogger(__name__)
 
 TLS_MODES = ("none", "starttls", "ssl")
+DEFAULT_BATCH_LIMIT = 1000  # emails per pass when the configuration does not say
+DEFAULT_BATCH_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,11 @@ class SmtpSettings:
     mail_from: str = "licensing@localhost"
     max_attempts: int = outbox.DEFAULT_MAX_ATTEMPTS
     lease: timedelta = outbox.DEFAULT_LEASE
+    # One pass sends at most this many emails, and claims no more once this many seconds
+    # have gone: a burst of alerts drains at the relay's pace, not 50 a minute, and the
+    # minutely sweep still ends well inside its minute.
+    batch_limit: int = 50
+    batch_seconds: float = DEFAULT_BATCH_SECONDS
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
@@ -64,6 +72,8 @@ class SmtpSettings:
                     config.get("OUTBOX_LEASE_SECONDS") or outbox.DEFAULT_LEASE.total_seconds()
                 )
             ),
+            batch_limit=int(config.get("OUTBOX_SEND_BATCH") or DEFAULT_BATCH_LIMIT),
+            batch_seconds=float(config.get("OUTBOX_SEND_SECONDS") or DEFAULT_BATCH_SECONDS),
         )
 
 
@@ -75,6 +85,7 @@ class SendResult:
     retrying: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    out_of_time: bool = False  # stopped by the time bound with emails perhaps still due
 
 
 # Bodies as quoted-printable UTF-8: readable in a mail log, and 7-bit safe.
@@ -151,10 +162,13 @@ def send_due(
     settings: SmtpSettings,
     *,
     now: datetime | None = None,
-    limit: int = 50,
+    limit: int | None = None,
+    seconds: float | None = None,
     worker: str | None = None,
 ) -> SendResult:
-    """Send up to `limit` due emails over one SMTP connection, recording each result.
+    """Send up to `limit` due emails (default: the settings' batch limit) over one SMTP
+    connection, recording each result, and claim no more once `seconds` (default: the
+    settings' batch seconds) have gone by; what is left waits for the next pass.
 
     Emails are claimed one at a time, just before each is sent, and each result is
     committed as soon as it is known, in the same commit as the next email's claim (one
@@ -168,11 +182,17 @@ def send_due(
     started = utcnow()
     start = now or started
     worker = worker or worker_name()
+    limit = settings.batch_limit if limit is None else limit
+    budget = settings.batch_seconds if seconds is None else seconds
+    stop_claiming = time.monotonic() + budget
     result = SendResult()
     client: smtplib.SMTP | None = None
     session.commit()  # start from a clean transaction: it carries only results and claims
     try:
         for _ in range(limit):
+            if result.sent + result.retrying + result.failed and time.monotonic() >= stop_claiming:
+                result.out_of_time = True
+                break
             current = start + (utcnow() - started)
             # Commits the previous email's result too (see `outbox.record_sent` below).
             claimed = outbox.claim_with_commit(
