@@ -305,6 +305,9 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
         "incidents_list_first_page": lambda: exports.incidents_page(
             session, exports.IncidentFilter(category="Drugs"), None, 25
         ),
+        "incidents_list_count_category": lambda: exports.count_incidents(
+            session, exports.IncidentFilter(category="Drugs")
+        ),
         "incidents_list_next_page": lambda: exports.incidents_page(
             session, exports.IncidentFilter(), 20_000, 25, 2
         ),
