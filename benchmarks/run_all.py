@@ -86,8 +86,8 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 SUPPORT = {"common", "loadgen", "run_all", "__init__"}
 DEMO_SOURCE = ROOT / "licensing" / "demo_large.py"
 # Extra options per benchmark and database, to keep one database's run well under 15
-# minutes: the PostgreSQL import path ran at a few hundred rows/s on the busy machine of
-# 2026-12-03 (1,000,000 rows would take most of an hour), so it imports 100,000 there.
+# minutes: the PostgreSQL import imports 100,000 rows (it ran at a few hundred rows/s
+# until its probes were planned from fresh statistics, 2026-12-03; now thousands).
 # BENCH_ARGS_<NAME> (e.g. BENCH_ARGS_IMPORT_INCIDENTS="--rows 1000000") replaces them.
 DEFAULT_ARGS: dict[tuple[str, str], list[str]] = {
     ("import_incidents", "postgresql"): ["--rows", "100000"],
