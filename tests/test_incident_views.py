@@ -641,6 +641,42 @@ def link_ids(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'name="link" type="checkbox" value="(\d+)"', html)]
 
 
+def test_the_queue_shows_the_newest_suggestions_of_a_busy_premises_and_then_the_next(
+    client: FlaskClient,
+    session: Any,
+    world: dict[str, Any],
+    corner: Premises,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "SUGGESTIONS_PER_PREMISES", 4)
+    # Six months of one crime each near the premises: the newest are the latest months.
+    months = [f"2026-0{m}" for m in range(1, 7)]
+    data = police_csv(*(police_row(f"BUSY-{m}", month=m, crime="Drugs") for m in months))
+    sign_in(client, world["officer"])
+    assert upload(client, data).status_code == 302
+
+    queue = text(client.get("/incidents/suggestions"))
+    assert "6 suggested, the newest 4 shown" in queue
+    shown = link_ids(queue)
+    months_shown = dict(
+        session.execute(
+            select(PremisesIncidentLink.id, Incident.month)
+            .join(Incident)
+            .where(PremisesIncidentLink.id.in_(shown))
+        ).all()
+    )
+    assert [months_shown[i] for i in shown] == ["2026-06", "2026-05", "2026-04", "2026-03"]
+
+    confirmed = client.post(
+        "/incidents/suggestions",
+        data={"csrf_token": csrf_from(queue), "decision": "confirmed", "link": shown},
+    )
+    assert confirmed.status_code == 302
+    rest = text(client.get("/incidents/suggestions"))
+    assert "2 suggested" in rest and "shown" not in rest.split("2 suggested")[1][:20]
+    assert len(link_ids(rest)) == 2 and not set(link_ids(rest)) & set(shown)
+
+
 def test_suggestions_are_confirmed_and_rejected_in_bulk_and_rejections_stay_rejected(
     client: FlaskClient, session: Any, world: dict[str, Any], corner: Premises
 ) -> None:

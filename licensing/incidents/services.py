@@ -493,16 +493,29 @@ def confirmed_evidence_since(session: Session, premises_id: int, since: datetime
 
 @dataclass(frozen=True)
 class SuggestionGroup:
-    """The suggested links of one premises, for the suggestions queue."""
+    """The suggested links of one premises, for the suggestions queue: the newest
+    `links`, of `total` open."""
 
     premises: Premises
     links: list[PremisesIncidentLink]
+    total: int = 0
+
+
+# Suggestions shown per premises: a snap point near a busy premises can gather thousands
+# over the years, and a page of thousands of checkboxes helps nobody. Deciding on these
+# brings the next ones up.
+SUGGESTIONS_PER_PREMISES = 25
 
 
 def suggestion_groups(
-    session: Session, user: User, limit_premises: int = 50
+    session: Session,
+    user: User,
+    limit_premises: int = 50,
+    per_premises: int | None = None,
 ) -> list[SuggestionGroup]:
-    """Open suggestions grouped by premises, premises with most suggestions first."""
+    """Open suggestions grouped by premises, premises with most suggestions first, the
+    newest `per_premises` (default SUGGESTIONS_PER_PREMISES) of each."""
+    per_premises = SUGGESTIONS_PER_PREMISES if per_premises is None else per_premises
     counts = session.execute(
         select(PremisesIncidentLink.premises_id, func.count().label("n"))
         .where(PremisesIncidentLink.status == "suggested")
@@ -510,25 +523,38 @@ def suggestion_groups(
         .order_by(func.count().desc(), PremisesIncidentLink.premises_id)
         .limit(limit_premises)
     ).all()
-    ids = [premises_id for premises_id, _n in counts]
-    if not ids:
+    totals = {premises_id: int(n) for premises_id, n in counts}
+    if not totals:
         return []
     # Two statements for the whole queue, however many premises it lists.
-    found = {p.id: p for p in session.scalars(select(Premises).where(Premises.id.in_(ids)))}
-    shown = [found[i] for i in ids if i in found and can_see_premises(user, found[i])]
+    found = {p.id: p for p in session.scalars(select(Premises).where(Premises.id.in_(totals)))}
+    shown = [found[i] for i in totals if i in found and can_see_premises(user, found[i])]
     links: dict[int, list[PremisesIncidentLink]] = {p.id: [] for p in shown}
     if shown:
-        for link in session.scalars(
-            select(PremisesIncidentLink)
+        newest = Incident.counted_at.desc(), Incident.id.desc()
+        ranked = (
+            select(
+                PremisesIncidentLink.id,
+                func.row_number()
+                .over(partition_by=PremisesIncidentLink.premises_id, order_by=newest)
+                .label("position"),
+            )
             .join(Incident)
             .where(
                 PremisesIncidentLink.premises_id.in_(list(links)),
                 PremisesIncidentLink.status == "suggested",
             )
-            .order_by(Incident.counted_at.desc(), Incident.id.desc())
+            .subquery()
+        )
+        for link in session.scalars(
+            select(PremisesIncidentLink)
+            .join(ranked, ranked.c.id == PremisesIncidentLink.id)
+            .join(Incident)
+            .where(ranked.c.position <= per_premises)
+            .order_by(*newest)
         ):
             links[link.premises_id].append(link)
-    return [SuggestionGroup(p, links[p.id]) for p in shown]
+    return [SuggestionGroup(p, links[p.id], totals[p.id]) for p in shown]
 
 
 def incident_visible_to(session: Session, user: User, incident_id: int) -> Incident:
