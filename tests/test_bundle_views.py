@@ -592,3 +592,30 @@ def test_the_page_parser_helper_finds_hidden_fields() -> None:
     )
     assert _form_fields(html, "/x") == {"csrf_token": "t", "lock_version": "3"}
     assert Page("<title>Error: x</title>").title == "Error: x"
+
+
+def test_the_bundle_list_pages_newest_first_by_keyset(
+    client: FlaskClient,
+    session: Session,
+    world: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bundles, "BUNDLES_PER_PAGE", 2)
+    made = [
+        bundles.create_bundle(session, world["officer"], world["premises"]).id for _ in range(3)
+    ]
+    sign_in(client, world["officer"])
+
+    def listed(html: str) -> list[int]:
+        table = html.split('id="bundles-table"')[1].split("</table>")[0]
+        return [int(i) for i in re.findall(r'href="/bundles/(\d+)"', table)]
+
+    first = text(client.get("/bundles"))
+    assert listed(first) == [made[2], made[1]]
+    older = re.search(r'id="older-bundles" href="([^"]+)"', first)
+    assert older is not None and "Newest bundles" not in first
+    second = text(client.get(older.group(1).replace("&amp;", "&")))
+    assert listed(second) == [made[0]]
+    assert "Newest bundles" in second and 'id="older-bundles"' not in second
+    # A crafted cursor beyond the row id range is ignored: the first page.
+    assert listed(text(client.get("/bundles?before=99999999999"))) == [made[2], made[1]]

@@ -163,6 +163,26 @@ def list_bundles(session: Session, user: User, premises_id: int | None = None) -
     return list(session.scalars(query.order_by(Bundle.id.desc())))
 
 
+BUNDLES_PER_PAGE = 50
+
+
+def bundles_page(
+    session: Session, user: User, before_id: int | None = None, limit: int | None = None
+) -> tuple[list[Bundle], int | None]:
+    """One page of the bundles a user may open, newest first: those older than
+    `before_id` (the last shown on the page before) when given. Returns the page and
+    the `before_id` of the next page, or None when this is the last (a keyset page: as
+    quick at the two-thousandth bundle as at the first)."""
+    limit = BUNDLES_PER_PAGE if limit is None else limit
+    query = select(Bundle).where(bundles_visible_to(user))
+    if before_id is not None:
+        query = query.where(Bundle.id < before_id)
+    found = list(session.scalars(query.order_by(Bundle.id.desc()).limit(limit + 1)))
+    more = len(found) > limit
+    page = found[:limit]
+    return page, (page[-1].id if more and page else None)
+
+
 def latest_issued_bundle(session: Session, premises_id: int) -> Bundle | None:
     """The premises' most recently issued bundle: what a review application relies on."""
     return session.scalar(

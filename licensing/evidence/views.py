@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
-from licensing.db import get_session
+from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import Conflict, NotFound, Refused, ValidationFailed
 from licensing.evidence import services
 from licensing.evidence.bundle_forms import (
@@ -73,9 +73,13 @@ def bundles_of_premises(premises_id: int) -> list[Bundle]:
 @evidence_bp.get("/bundles")
 @permits(Action.VIEW_BUNDLE)
 def list_bundles() -> ResponseReturnValue:
-    """Every bundle (police), or the bundles shared with the user's authority (council)."""
-    bundles = services.list_bundles(get_session(), _user())
-    return render_template("evidence/list.html", bundles=bundles)
+    """Every bundle (police), or the bundles shared with the user's authority (council),
+    newest first, a page at a time (`before`: the last bundle of the page before)."""
+    before = request.args.get("before", type=int)
+    if before is not None and not 0 < before <= MAX_ROW_ID:
+        before = None
+    bundles, older = services.bundles_page(get_session(), _user(), before)
+    return render_template("evidence/list.html", bundles=bundles, older=older, paged=before)
 
 
 @evidence_bp.route("/premises/<int:premises_id>/bundles/new", methods=["GET", "POST"])
