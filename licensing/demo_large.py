@@ -38,6 +38,7 @@ from licensing.auth.services import create_authority, create_user
 from licensing.deadlines.models import Deadline
 from licensing.evidence import services as bundles
 from licensing.evidence.models import Bundle
+from licensing.evidence.pdf import rendering_in_parallel
 from licensing.incidents.importer import import_incidents
 from licensing.incidents.models import POLICE_UK_CATEGORIES, Incident
 from licensing.incidents.services import record_incident
@@ -241,7 +242,9 @@ def load_large(
     loader.stage("premises", premises, lambda: loader.premises(premises, points))
     escalated = _plan(rng, loader.premises_ids, reviews)
     loader.stage("incidents", incidents, lambda: loader.incidents(incidents, points, escalated))
-    loader.stage("workflow", len(escalated), lambda: loader.workflow(escalated))
+    # Each review's bundle renders its shared copy in a second process meanwhile.
+    with rendering_in_parallel():
+        loader.stage("workflow", len(escalated), lambda: loader.workflow(escalated))
     loader.stage("visits", visits, lambda: loader.visits(visits))
     # What is there, counted (visits include the proposals the visit policy made).
     for name, model in (

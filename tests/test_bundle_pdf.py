@@ -411,3 +411,24 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     # right edge one at the bottom (unturned, both would be tall bands side by side).
     assert width > 1.5 * height
     assert max(y for _, y in red) < min(y for _, y in blue)
+
+
+def test_the_two_copies_rendered_in_a_second_process_are_the_same_bytes() -> None:
+    """Bulk work renders a bundle's shared copy in a second process: it must give exactly
+    the bytes (and page numbers) rendering here gives."""
+    from licensing.evidence.pdf import render_pair, rendering_in_parallel
+
+    police_document = make_document(POLICE)
+    shared_document = make_document(SHARED)
+    here = render_pair(police_document, shared_document)
+    with rendering_in_parallel():
+        from licensing.evidence import pdf
+
+        assert pdf._second_process is not None  # the second process is in use
+        apart = render_pair(police_document, shared_document)
+    assert pdf._second_process is None
+    assert here[0].pdf != here[1].pdf  # two different copies, not one twice
+    assert [r.pdf for r in apart] == [r.pdf for r in here]
+    assert [(r.page_count, r.section_pages, r.index) for r in apart] == [
+        (r.page_count, r.section_pages, r.index) for r in here
+    ]

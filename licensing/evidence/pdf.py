@@ -19,10 +19,13 @@ only merges pages into a clone of that file.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -1158,6 +1161,39 @@ def render_bundle(document: BundleDocument) -> RenderedBundle:
 # ReportLab keeps settings and font state in module globals and is not thread-safe, so
 # one bundle is laid out at a time.
 _render_lock = threading.Lock()
+
+# A second process rendering the other copy of each bundle, while `rendering_in_parallel`
+# is in force (bulk work such as the large demo data set; the web app renders in-process).
+_second_process: ProcessPoolExecutor | None = None
+
+
+def render_pair(
+    police: BundleDocument, shared: BundleDocument
+) -> tuple[RenderedBundle, RenderedBundle]:
+    """Render a bundle's two copies: the shared one in the second process when
+    `rendering_in_parallel` is in force, else one after the other. Either way gives
+    the same bytes (rendering is deterministic)."""
+    if _second_process is None:
+        return render_bundle(police), render_bundle(shared)
+    pending = _second_process.submit(render_bundle, shared)
+    return render_bundle(police), pending.result()
+
+
+@contextmanager
+def rendering_in_parallel() -> Iterator[None]:
+    """Within this block `render_pair` renders one copy in a second process (started
+    fresh with "spawn": it inherits no database connection, lock or ReportLab state), so
+    a bundle's two copies take the time of one on a machine with a core to spare."""
+    global _second_process
+    if _second_process is not None:  # already in force: nothing to add
+        yield
+        return
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        _second_process = pool
+        try:
+            yield
+        finally:
+            _second_process = None
 
 
 def _layout(plan: _Plan) -> tuple[_PassState, bytes]:

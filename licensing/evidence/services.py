@@ -1344,7 +1344,7 @@ def _package(
 def _build(session: Session, bundle: Bundle) -> None:
     """Render a draft's two copies from the records and store them; in the caller's
     transaction."""
-    from licensing.evidence.pdf import render_bundle
+    from licensing.evidence.pdf import render_pair
 
     _sync_items(session, bundle)
     bundle.built_at = utcnow()
@@ -1354,8 +1354,7 @@ def _build(session: Session, bundle: Bundle) -> None:
     )
     build = _Build(bundle)
     police_document, shared_document = _documents(session, build)
-    police = render_bundle(police_document)
-    shared = render_bundle(shared_document)
+    police, shared = render_pair(police_document, shared_document)
     try:
         bundle.police_pdf_sha256 = store.put(police.pdf)
         bundle.shared_pdf_sha256 = store.put(shared.pdf)
