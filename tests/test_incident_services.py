@@ -292,6 +292,33 @@ def test_weekly_counts_by_category(session, world, premises):
     assert series == {"Drugs": [0, 0, 1, 0], "Public order": [0, 0, 0, 2]}
 
 
+def test_weekly_counts_put_each_incident_in_its_week_at_the_edges(session, world, premises):
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)  # a Wednesday; weeks from Mon 2 Nov
+    for n, when in enumerate(
+        [
+            "2026-11-01T23:59:59Z",  # the Sunday before the first week: not counted
+            "2026-11-02T00:00:00Z",  # the first instant of the first week
+            "2026-11-15T23:59:59.999999Z",  # the last instant of the second week
+            "2026-11-16T00:00:00Z",  # the first instant of the third week
+            "2026-11-29T23:59:59Z",  # the Sunday ending this week
+            "2026-11-30T00:00:00Z",  # next week: not counted
+        ]
+    ):
+        services.record_incident(
+            session,
+            world["officer"],
+            incident_data(
+                source_ref=f"edge{n}",
+                occurred_at=when,
+                category="Drugs",
+                licence_number=premises.licence_number,
+                authority="LIV",
+            ),
+        )
+    _starts, series = services.weekly_counts(session, premises.id, weeks=4, now=now)
+    assert series == {"Drugs": [1, 1, 1, 1]}
+
+
 def test_council_sees_only_incidents_of_premises_they_may_see(session, world, premises):
     from tests.conftest import move
 

@@ -928,3 +928,17 @@ def test_premises_page_empty_states_without_incidents(
     assert "No confirmed incidents in this period." in text(response)
     assert "No incidents are linked to this premises." in text(response)
     assert 'id="recommendations"' not in text(response)
+
+
+def test_the_chart_bars_carry_their_figures_and_escape_category_names() -> None:
+    from licensing.incidents.charts import weekly_chart
+
+    weeks = [datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 12, tzinfo=UTC)]
+    chart = weekly_chart(weeks, {'<img src=x onerror="alert(1)">': [1, 2], "Drugs": [0, 3]})
+    svg = str(chart.bars_svg())
+    assert svg.count("<rect ") == 3  # no bar for a week's zero
+    assert "<img" not in svg and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in svg
+    assert "<title>Week of 12 Jan 2026: 3 Drugs</title>" in svg
+    # The tallest week (5 incidents) fills the plot; its two segments stack up from 160.
+    tops = sorted(float(y) for y in re.findall(r' y="([\d.]+)"', svg))
+    assert tops[0] == 0.0

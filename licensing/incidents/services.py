@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Integer, Select, and_, cast, extract, func, literal, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
 from licensing.auth.permissions import can_see_premises
-from licensing.db import utcnow
+from licensing.db import UTCDateTime, utcnow
 from licensing.errors import Forbidden, NotFound, Refused, ValidationFailed
 from licensing.incidents.importer import RowRejected, month_middle
 from licensing.incidents.linking import bounding_box, distance_m
@@ -604,14 +604,16 @@ def weekly_counts(
     session: Session, premises_id: int, weeks: int = 52, now: datetime | None = None
 ) -> tuple[list[datetime], dict[str, list[int]]]:
     """Confirmed incidents per week by category over the last `weeks` weeks (weeks start
-    on Monday, UTC); month-only incidents count at the middle of their month."""
+    on Monday, UTC); month-only incidents count at the middle of their month. Counted
+    by the database, a row per category and week, however long the history."""
     now = now or utcnow()
     monday = (now - timedelta(days=now.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
     starts = [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    week = _week_number(session, Incident.counted_at, starts[0]).label("week")
     rows = session.execute(
-        select(Incident.category, Incident.counted_at)
+        select(Incident.category, week, func.count())
         .join(PremisesIncidentLink, and_(PremisesIncidentLink.incident_id == Incident.id))
         .where(
             PremisesIncidentLink.premises_id == premises_id,
@@ -619,13 +621,29 @@ def weekly_counts(
             Incident.counted_at >= starts[0],
             Incident.counted_at < monday + timedelta(weeks=1),
         )
+        .group_by(Incident.category, week)
     ).all()
     series: dict[str, list[int]] = {}
-    for category, counted_at in rows:
-        index = int((counted_at.astimezone(UTC) - starts[0]).total_seconds() // (7 * 86400))
-        if 0 <= index < weeks:
-            series.setdefault(category, [0] * weeks)[index] += 1
+    for category, index, count in rows:
+        if 0 <= int(index) < weeks:
+            series.setdefault(category, [0] * weeks)[int(index)] += int(count)
     return starts, dict(sorted(series.items()))
+
+
+def _week_number(session: Session, column: Any, start: datetime) -> Any:
+    """Whole weeks from `start` (a midnight) to a stored UTC timestamp, in SQL.
+
+    SQLite counts whole days from the stored text's date part: its date functions keep
+    milliseconds only and round, which would move 23:59:59.9999 into the next day.
+    PostgreSQL's interval arithmetic keeps microseconds."""
+    if session.get_bind().dialect.name == "sqlite":
+        days = cast(
+            func.julianday(func.substr(column, 1, 10)) - func.julianday(start.date().isoformat()),
+            Integer,
+        )
+        return days // 7
+    origin = literal(start, UTCDateTime())
+    return cast(func.floor(extract("epoch", column - origin) / 604800), Integer)
 
 
 def people_json(incident: Incident) -> list[dict[str, Any]]:
