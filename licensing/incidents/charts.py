@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 # GOV.UK Design System colours, distinguishable and with contrast on white.
 PALETTE = [
@@ -50,16 +50,17 @@ class WeeklyChart:
     active_weeks: list[int]
 
     def bars_svg(self) -> Markup:
-        """The bars as SVG `rect` elements, each titled with its figures (every value
-        is escaped by Markup.format: categories come from imported files). Written here
+        """The bars as SVG `rect` elements, each titled with its figures. Written here
         rather than by a template loop: a busy premises has hundreds of bars, and the
-        loop was a quarter of its page's time."""
-        return Markup("").join(
-            _BAR.format(b.x, b.y, b.width, b.height, b.colour, b.label) for b in self.bars
-        )
-
-
-_BAR = Markup('<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>')
+        loop was a quarter of its page's time (Markup.format, which escapes each field
+        through string.Formatter, was slower still)."""
+        parts = [
+            f'<rect x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}" '
+            f'fill="{b.colour}"><title>{escape(b.label)}</title></rect>'
+            for b in self.bars
+        ]
+        # Only numbers, palette colours and escaped labels (categories come from files).
+        return Markup("".join(parts))  # noqa: S704  # nosec B704
 
 
 def weekly_chart(
