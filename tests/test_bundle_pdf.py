@@ -427,6 +427,8 @@ def test_the_two_copies_rendered_in_a_second_process_are_the_same_bytes() -> Non
         assert pdf._second_process is not None  # the second process is in use
         apart = render_pair(police_document, shared_document)
     assert pdf._second_process is None
+    with pytest.raises(ChildProcessError):  # the second process was joined: no child left
+        os.waitpid(-1, os.WNOHANG)
     assert here[0].pdf != here[1].pdf  # two different copies, not one twice
     assert [r.pdf for r in apart] == [r.pdf for r in here]
     assert [(r.page_count, r.section_pages, r.index) for r in apart] == [

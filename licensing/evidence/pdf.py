@@ -1181,14 +1181,18 @@ def render_pair(
 
 @contextmanager
 def rendering_in_parallel() -> Iterator[None]:
-    """Within this block `render_pair` renders one copy in a second process (started
-    fresh with "spawn": it inherits no database connection, lock or ReportLab state), so
-    a bundle's two copies take the time of one on a machine with a core to spare."""
+    """Within this block `render_pair` renders one copy in a second process, so a
+    bundle's two copies take the time of one on a machine with a core to spare.
+
+    The process is forked: it only renders documents it is sent and never touches the
+    database connection it inherits. ("spawn" would start multiprocessing's resource
+    tracker, a child that outlives the block, for the life of this process.) It is
+    joined when the block ends, so no child is left behind."""
     global _second_process
     if _second_process is not None:  # already in force: nothing to add
         yield
         return
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         _second_process = pool
         try:
             yield
