@@ -581,3 +581,61 @@ def test_the_number_of_statements_does_not_grow_with_the_data(
     assert large_counts["deadlines-overdue"][1] == 40
     assert large_counts["incidents-suggested"][1] == 40
     assert small_page != clients["officer"].get("/").get_data(as_text=True)
+
+
+# ---- the recent incidents' counts -------------------------------------------------------------
+
+
+def test_recent_incidents_counts_each_suggested_incident_once_and_stops_at_the_cap(
+    session: Session,
+    make_authority: Callable[..., Any],
+    make_user: Callable[..., User],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An incident suggested for two premises is one incident with a suggestion; links
+    made before the window do not count; each count stops one past the cap."""
+    from licensing.dashboard.services import RecentIncidents, recent_incidents
+
+    liv = make_authority("LIV", "Liverpool City Council")
+    officer = make_user("officer")
+    places = [
+        premises_services.add_premises(session, officer, liv, f"R/{n}", {"name": f"Recent {n}"})
+        for n in range(3)
+    ]
+    now = datetime.now(UTC)
+    old = now - timedelta(days=30)
+
+    def incident(ref: str, created: datetime, suggested_for: list[Premises]) -> None:
+        row = Incident(
+            source="rms", source_ref=ref, counted_at=created, category="Drugs", created_at=created
+        )
+        session.add(row)
+        session.flush()
+        for place in suggested_for:
+            session.add(
+                PremisesIncidentLink(
+                    premises_id=place.id,
+                    incident_id=row.id,
+                    status="suggested",
+                    method="proximity",
+                    created_at=created,
+                )
+            )
+
+    incident("two-premises", now, places[:2])  # suggested twice: one incident
+    incident("three-premises", now, places)
+    incident("one-premises", now, places[2:])
+    incident("none", now, [])
+    incident("old", old, places)  # outside the week
+    session.commit()
+
+    seen = recent_incidents(session, now + timedelta(minutes=1))
+    want_added = sum(
+        1 for i in session.scalars(select(Incident)) if i.created_at >= old + timedelta(days=1)
+    )
+    assert (seen.added, seen.with_suggestions) == (want_added, 3)
+
+    # With a cap of one, both counts stop at two ("more than 1").
+    monkeypatch.setattr(RecentIncidents, "cap", 1)
+    capped = recent_incidents(session, now + timedelta(minutes=1))
+    assert (capped.added, capped.with_suggestions) == (2, 2)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, exists, func, literal, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from licensing.auth.models import User
 from licensing.auth.permissions import COUNCIL_VISIBLE_STATES, premises_visible_to
@@ -470,11 +470,11 @@ def recent_incidents(
     session: Session, now: datetime, days: int = RECENT_INCIDENT_DAYS
 ) -> RecentIncidents:
     """Incidents added in the last `days` days, and how many of them have a suggested
-    link; one statement of two counts, each from an index alone.
+    link; one statement of two counts, each read along an index and stopped at the cap.
 
     A suggestion is only ever made when its incident is added (by an import, the API or
     a form), so the suggested links of the recent incidents are the suggested links
-    made since `since`: counted on (status, created_at, incident_id), never by probing
+    made since `since`: read on (status, created_at, incident_id), never by probing
     the links of each recent incident."""
     since = now - timedelta(days=days)
     cap = RecentIncidents.cap
@@ -483,10 +483,24 @@ def recent_incidents(
     # entries per count, instead of every one (1.4 s measured on the large data set).
     added_rows = select(Incident.id).where(Incident.created_at >= since).limit(cap + 1)
     added = select(func.count()).select_from(added_rows.subquery())
+    # An incident suggested for several premises counts once: by its suggested link to
+    # the lowest-numbered premises. Not DISTINCT: PostgreSQL de-duplicates every
+    # matching link before a LIMIT applies (half a million, 1.2 s on the large data
+    # set), where this streams and stops at the cap, probing each link's incident on
+    # the (incident_id, premises_id) unique index.
+    other = aliased(PremisesIncidentLink)
     suggested_rows = (
         select(PremisesIncidentLink.incident_id)
-        .where(PremisesIncidentLink.status == "suggested", PremisesIncidentLink.created_at >= since)
-        .distinct()
+        .where(
+            PremisesIncidentLink.status == "suggested",
+            PremisesIncidentLink.created_at >= since,
+            ~exists().where(
+                other.incident_id == PremisesIncidentLink.incident_id,
+                other.premises_id < PremisesIncidentLink.premises_id,
+                other.status == "suggested",
+                other.created_at >= since,
+            ),
+        )
         .limit(cap + 1)
     )
     suggested = select(func.count()).select_from(suggested_rows.subquery())
