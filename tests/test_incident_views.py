@@ -942,3 +942,22 @@ def test_the_chart_bars_carry_their_figures_and_escape_category_names() -> None:
     # The tallest week (5 incidents) fills the plot; its two segments stack up from 160.
     tops = sorted(float(y) for y in re.findall(r' y="([\d.]+)"', svg))
     assert tops[0] == 0.0
+
+
+def test_the_chart_table_escapes_category_names_and_lists_only_active_weeks() -> None:
+    from licensing.incidents.charts import weekly_chart
+
+    weeks = [
+        datetime(2026, 3, 23, tzinfo=UTC),
+        datetime(2026, 3, 30, tzinfo=UTC),  # after the clocks go forward: still the Monday
+        datetime(2026, 4, 6, tzinfo=UTC),
+    ]
+    chart = weekly_chart(weeks, {"<b>Drugs</b>": [1, 0, 2], "Public order": [4, 0, 0]})
+    head = str(chart.table_header_cells())
+    assert "<b>" not in head and "&lt;b&gt;Drugs&lt;/b&gt;" in head
+    assert head.count("<th ") == 2
+    rows = re.findall(r"<tr [^>]*>(.*?)</tr>", str(chart.table_rows()))
+    assert [re.findall(r">([^<>]+)</t[hd]>", row) for row in rows] == [
+        ["23 Mar 2026", "1", "4"],
+        ["6 Apr 2026", "2", "0"],
+    ]
