@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -155,9 +155,14 @@ def variants_for(user: User) -> tuple[str, ...]:
     return (SHARED,) if user.role == Role.COUNCIL else (SHARED, POLICE)
 
 
+def _visible(user: User) -> Select[Bundle]:
+    """The bundles the user may open, as a query to narrow and order."""
+    return select(Bundle).where(bundles_visible_to(user))
+
+
 def list_bundles(session: Session, user: User, premises_id: int | None = None) -> list[Bundle]:
     """The bundles a user may open, newest first (optionally for one premises)."""
-    query = select(Bundle).where(bundles_visible_to(user))
+    query = _visible(user)
     if premises_id is not None:
         query = query.where(Bundle.premises_id == premises_id)
     return list(session.scalars(query.order_by(Bundle.id.desc())))
@@ -174,7 +179,7 @@ def bundles_page(
     the `before_id` of the next page, or None when this is the last (a keyset page: as
     quick at the two-thousandth bundle as at the first)."""
     limit = BUNDLES_PER_PAGE if limit is None else limit
-    query = select(Bundle).where(bundles_visible_to(user))
+    query = _visible(user)
     if before_id is not None:
         query = query.where(Bundle.id < before_id)
     found = list(session.scalars(query.order_by(Bundle.id.desc()).limit(limit + 1)))

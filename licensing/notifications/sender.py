@@ -188,9 +188,10 @@ def send_due(
     result = SendResult()
     client: smtplib.SMTP | None = None
     session.commit()  # start from a clean transaction: it carries only results and claims
+    tried = False  # at least one email is tried, however slow the first
     try:
         for _ in range(limit):
-            if result.sent + result.retrying + result.failed and time.monotonic() >= stop_claiming:
+            if tried and time.monotonic() >= stop_claiming:
                 result.out_of_time = True
                 break
             current = start + (utcnow() - started)
@@ -201,6 +202,7 @@ def send_due(
             if not claimed:
                 break
             [email] = claimed
+            tried = True
             try:
                 if client is None:
                     client = connect(settings)
