@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, and_, cast, extract, func, literal, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
@@ -413,10 +413,13 @@ def linked_incidents(
 
 
 def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
-    # Walks ix_premises_incident_links_premises_id_status, then each incident by its key.
+    # Walks ix_premises_incident_links_premises_id_status, then each incident by its key;
+    # the link's incident is filled from that one join (its default joined load would
+    # join the incidents a second time: two probes of every incident, for ordering).
     return (
         select(PremisesIncidentLink)
         .join(Incident)
+        .options(contains_eager(PremisesIncidentLink.incident))
         .where(
             PremisesIncidentLink.premises_id == premises_id,
             PremisesIncidentLink.status == status,
@@ -454,7 +457,7 @@ def linked_incidents_page(
         )
     if with_people:
         query = query.options(
-            joinedload(PremisesIncidentLink.incident).selectinload(Incident.people)
+            contains_eager(PremisesIncidentLink.incident).selectinload(Incident.people)
         )
     rows = list(session.scalars(query.limit(limit + 1)).unique().all())
     next_cursor = rows[limit - 1].incident_id if len(rows) > limit else None
