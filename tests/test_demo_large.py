@@ -171,7 +171,20 @@ def test_loads_the_asked_counts_in_every_state(session: Session) -> None:
         "incidents",
         "workflow",
         "visits",
+        "statistics",
     }
+    # The planner's statistics were refreshed over what was loaded.
+    if ON_POSTGRES:
+        analysed = session.scalar(
+            text(
+                "SELECT last_analyze IS NOT NULL AND last_vacuum IS NOT NULL"
+                " FROM pg_stat_user_tables WHERE relname = 'incidents'"
+            )
+        )
+        assert analysed is True
+    else:
+        stats = session.scalar(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'incidents'"))
+        assert stats and stats > 0
     # The imported incidents were linked by the real linker (suggested near premises).
     links = session.scalar(text("SELECT count(*) FROM premises_incident_links"))
     assert links and links > 1_000
