@@ -78,7 +78,9 @@ def weekly_chart(
     weeks: list[datetime], series: dict[str, list[int]], width: int = 640, height: int = 180
 ) -> WeeklyChart:
     """Lay out stacked bars, one per week, one colour per category."""
-    totals = [sum(week) for week in zip(*series.values())] if series else [0] * len(weeks)
+    totals = (
+        [sum(week) for week in zip(*series.values(), strict=True)] if series else [0] * len(weeks)
+    )
     max_count = max(totals, default=0) or 1
     plot_height = height - 20
     step = width / max(len(weeks), 1)
