@@ -44,7 +44,7 @@ from licensing.incidents.models import Incident, PremisesIncidentLink
 from licensing.premises import exports
 from licensing.premises import services as premises_services
 from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
-from licensing.visits.models import Visit
+from licensing.visits.models import OBJECTIVES, Visit
 
 EXPECTED_FILE = Path(__file__).parent / "query_plans" / "postgresql.json"
 # Tables the test fills with 10,000 rows or more, as a live register has many times
@@ -470,3 +470,84 @@ def test_the_history_pages_join_up(app: Flask, session: Session, register: dict[
         link.incident_id for link in incident_services.linked_incidents(session, register["hot"])
     ]
     assert seen == whole
+
+
+def test_postgresql_finds_todays_open_visits_on_a_day_of_many_completed_ones(
+    app: Flask, session: Session
+) -> None:
+    """The dashboard's visits today, on a day when most visits are done: 20,000 completed
+    today, a few open today and many open on other days. Planned as if status and day
+    were independent, PostgreSQL expected thousands of open visits today and walked the
+    visits' primary key, reading them all; migration 0015's extended statistics show it
+    that few are, and it searches (status, visit_date)."""
+    engine: Engine = app.extensions["db_engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL statistics: run with TEST_DATABASE_URL naming a PostgreSQL server")
+    today = NOW.date()
+    with engine.begin() as connection:
+        connection.execute(
+            insert(LicensingAuthority.__table__), [{"id": 1, "code": "LIV", "name": "LIV"}]
+        )
+        connection.execute(
+            insert(Premises.__table__),
+            [
+                {
+                    "id": n,
+                    "authority_id": 1,
+                    "licence_number": f"PL/{n:05d}",
+                    "name": f"Premises {n}",
+                    "address": "1 High Street",
+                    "postcode": "L1 1AA",
+                    "state": "monitored",
+                    "version": 1,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for n in range(1, 201)
+            ],
+        )
+        blank = {f"findings_{o}": "" for o in OBJECTIVES} | {"follow_up_actions": ""}
+        rows = (
+            [{"status": "completed", "visit_date": today} for _ in range(20_000)]
+            + [
+                {"status": "scheduled", "visit_date": today + timedelta(days=1 + n % 60)}
+                for n in range(5_000)
+            ]
+            + [{"status": "scheduled", "visit_date": today} for _ in range(3)]
+        )
+        connection.execute(
+            insert(Visit.__table__),
+            [
+                {
+                    "premises_id": n % 200 + 1,
+                    "visit_type": "routine",
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                    "version": 1,
+                    **blank,
+                    **row,
+                }
+                for n, row in enumerate(rows)
+            ],
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE visits")
+    seen: list[Captured] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        seen.append(Captured(statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        lines = dashboard.visits_on(session, today)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(lines) == 3
+    [captured] = seen
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + captured.statement, captured.parameters
+        ).scalar_one()
+    shape = _shape((plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"])
+    visits_read = [line.strip() for line in shape if " on visits" in line]
+    assert visits_read and all("ix_visits_status_visit_date" in line for line in visits_read), shape
