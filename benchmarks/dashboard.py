@@ -317,7 +317,7 @@ def build(path: Path, premises_count: int, incident_count: int, seed: int) -> No
     )
     link_sql = (
         "INSERT INTO premises_incident_links (premises_id, incident_id, status, method, distance_m,"
-        " created_at) VALUES (?, ?, ?, 'proximity', 20.0, ?)"
+        " created_at, incident_counted_at) VALUES (?, ?, ?, 'proximity', 20.0, ?, ?)"
     )
     categories = list(POLICE_UK_CATEGORIES)
     next_id = 1
@@ -340,7 +340,7 @@ def build(path: Path, premises_count: int, incident_count: int, seed: int) -> No
                     status = (
                         "suggested" if roll < 0.1 else "confirmed" if roll < 0.7 else "rejected"
                     )
-                links.append((rng.choice(premises_ids), n, status, created))
+                links.append((rng.choice(premises_ids), n, status, created, counted))
         db.executemany(incident_sql, rows)
         db.executemany(link_sql, links)
         next_id += size

@@ -316,7 +316,7 @@ class _Loader:
         if bind.dialect.name == "postgresql":
             # VACUUM also sets the visibility map, which lets counts read an index alone;
             # it cannot run inside a transaction.
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
         else:
             self.session.execute(text("ANALYZE"))

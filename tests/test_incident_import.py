@@ -273,3 +273,67 @@ def test_a_nul_character_rejects_the_row_and_keeps_it_readable(session):
     assert "NUL" in result.rejections[0][1]
     run = session.get(IncidentImportRun, result.run_id)
     assert "\\x00" in run.rejections[0].raw and "\x00" not in run.rejections[0].raw
+
+
+def test_every_link_carries_its_incidents_counted_at(session, world, premises):
+    """Each way a link is made copies its incident's counted_at onto it (migration 0016:
+    the premises page orders and bounds a premises' links by that copy): the police-uk
+    and generic imports, a recorded incident confirmed or suggested, and a link written
+    without it (the column's default looks it up)."""
+    from licensing.incidents.services import record_incident
+
+    premises.latitude, premises.longitude = LAT, LON
+    session.commit()
+    police = import_incidents(
+        session,
+        police_file([police_row(month="2026-08"), police_row(month="2026-08", crime="Drugs")]),
+        "august.csv",
+        "police-uk",
+        None,
+    )
+    generic = (
+        "source_ref,occurred_at,category,description,location,latitude,longitude,licence_number,authority,uprn\n"
+        f"RMS-9,2026-11-20T23:15:00Z,Public order,Fight,Outside,,,{premises.licence_number},LIV,\n"
+    )
+    rms = import_incidents(session, generic.encode(), "rms.csv", "generic", None)
+    assert (police.suggested, rms.linked) == (2, 1)
+    officer = world["officer"]
+    record_incident(
+        session,
+        officer,
+        {"source": "rms", "source_ref": "RMS-10", "occurred_at": "2026-11-01T22:00:00Z",
+         "category": "Drugs"},
+        premises=premises,
+    )  # fmt: skip
+    record_incident(
+        session,
+        officer,
+        {"source": "rms", "source_ref": "RMS-11", "month": "2026-10", "category": "Drugs",
+         "latitude": LAT, "longitude": LON},
+    )  # fmt: skip
+    lone = Incident(
+        source="rms", source_ref="RMS-12", counted_at=police_month_middle(), category="Drugs"
+    )
+    session.add(lone)
+    session.flush()
+    session.add(
+        PremisesIncidentLink(
+            premises_id=premises.id, incident_id=lone.id, status="rejected", method="officer"
+        )
+    )
+    session.commit()
+
+    pairs = session.execute(
+        select(PremisesIncidentLink.incident_counted_at, Incident.counted_at).join(
+            Incident, Incident.id == PremisesIncidentLink.incident_id
+        )
+    ).all()
+    assert len(pairs) >= 6  # the world's own links are checked too
+    assert all(copy == counted for copy, counted in pairs), pairs
+    assert len({counted for _, counted in pairs}) >= 5  # the copies differ where they should
+
+
+def police_month_middle():
+    from datetime import UTC, datetime
+
+    return datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

@@ -159,6 +159,7 @@ def _build(connection: Connection) -> dict[str, int]:
                 "status": status,
                 "method": "proximity",
                 "created_at": incidents[n]["created_at"],
+                "incident_counted_at": incidents[n]["counted_at"],
             }
         )
     connection.execute(insert(PremisesIncidentLink.__table__), links)
@@ -291,6 +292,7 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
             incident_services.count_links(session, hot),
             incident_services.count_links(session, hot, "suggested"),
         ),
+        "incident_chart_weeks": lambda: incident_services.weekly_counts(session, hot, now=NOW),
         "premises_audit_history": lambda: premises_services.history(
             session, session.get(Premises, hot), limit=51
         ),

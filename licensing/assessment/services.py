@@ -405,29 +405,25 @@ class WindowCounts:
         counts: dict[tuple[datetime, datetime], int] = {}
         for at in range(0, len(wanted), WINDOWS_PER_STATEMENT):
             chunk = wanted[at : at + WINDOWS_PER_STATEMENT]
+            counted_at = PremisesIncidentLink.incident_counted_at
             columns = [
                 func.coalesce(
-                    func.sum(
-                        case(
-                            ((Incident.counted_at >= start) & (Incident.counted_at < end), 1),
-                            else_=0,
-                        )
-                    ),
+                    func.sum(case(((counted_at >= start) & (counted_at < end), 1), else_=0)),
                     0,
                 )
                 for start, end in chunk
             ]
             # Bounded by the premises and the chunk's span, so only the premises' links
-            # in that span are read (ix_premises_incident_links_premises_id_status).
+            # in that span are read, from the links' index alone (each link carries its
+            # incident's counted_at: ix_premises_incident_links_premises_status_counted).
             row = session.execute(
                 select(*columns)
                 .select_from(PremisesIncidentLink)
-                .join(Incident, Incident.id == PremisesIncidentLink.incident_id)
                 .where(
                     PremisesIncidentLink.premises_id == premises_id,
                     PremisesIncidentLink.status == "confirmed",
-                    Incident.counted_at >= min(start for start, _ in chunk),
-                    Incident.counted_at < max(end for _, end in chunk),
+                    counted_at >= min(start for start, _ in chunk),
+                    counted_at < max(end for _, end in chunk),
                 )
             ).one()
             counts.update(zip(chunk, (int(value) for value in row), strict=True))

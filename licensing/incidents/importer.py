@@ -410,7 +410,7 @@ def _tables(fmt: str, run_id: int, actor_id: int | None, now_value: Any) -> tupl
             _Table("incidents", _POLICE_UK_ROW, fixed),
             _Table(
                 "premises_incident_links",
-                ("premises_id", "incident_id", "distance_m"),
+                ("premises_id", "incident_id", "distance_m", "incident_counted_at"),
                 (("status", "suggested"), ("method", "proximity"), ("created_at", now_value)),
             ),
         )
@@ -418,7 +418,7 @@ def _tables(fmt: str, run_id: int, actor_id: int | None, now_value: Any) -> tupl
         _Table("incidents", ("id", *ROW_FIELDS[1:]), (("source", "rms"), *run)),
         _Table(
             "premises_incident_links",
-            ("premises_id", "incident_id", "status", "method", "distance_m"),
+            ("premises_id", "incident_id", "status", "method", "distance_m", "incident_counted_at"),
             (("created_at", now_value),),
         ),
     )
@@ -1037,19 +1037,29 @@ def _import_rows(
         nearby = near(lat, lon) if confirmed is None and lat is not None and lon is not None else []
         return row, confirmed, nearby
 
+    # Where a row of either layout carries its counted_at (each link carries a copy).
+    counted_index = 3 if police_uk else _COUNTED
+
     def add_links(
-        incident_id: int, confirmed: tuple[int, str] | None, nearby: list[tuple[int, float]]
+        incident_id: int,
+        counted: Any,
+        confirmed: tuple[int, str] | None,
+        nearby: list[tuple[int, float]],
     ) -> None:
         nonlocal linked, suggested
         if police_uk:  # only suggestions: status, method and time are fixed columns
             for premises_id, distance in nearby:
-                link_rows.append((premises_id, incident_id, distance))
+                link_rows.append((premises_id, incident_id, distance, counted))
         else:
             if confirmed:
-                link_rows.append((confirmed[0], incident_id, "confirmed", confirmed[1], None))
+                link_rows.append(
+                    (confirmed[0], incident_id, "confirmed", confirmed[1], None, counted)
+                )
                 linked += 1
             for premises_id, distance in nearby:
-                link_rows.append((premises_id, incident_id, "suggested", "proximity", distance))
+                link_rows.append(
+                    (premises_id, incident_id, "suggested", "proximity", distance, counted)
+                )
         suggested += len(nearby)
 
     def hand_over() -> None:
@@ -1068,7 +1078,7 @@ def _import_rows(
             writer.reserve_ids(len(fresh)), fresh, strict=True
         ):
             incident_rows.append((incident_id, *row[1:]))
-            add_links(incident_id, confirmed, nearby)
+            add_links(incident_id, row[counted_index], confirmed, nearby)
         pending.clear()
         hand_over()
 
@@ -1103,7 +1113,7 @@ def _import_rows(
         # The hot path: the row already carries its id.
         incident_rows.append(row)
         if nearby or confirmed:
-            add_links(next_id, confirmed, nearby)
+            add_links(next_id, row[counted_index], confirmed, nearby)
         next_id += 1
         if len(incident_rows) >= batch_rows:
             hand_over()

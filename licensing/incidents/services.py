@@ -273,6 +273,7 @@ def record_incident(
                     status="suggested",
                     method="proximity",
                     distance_m=round(distance, 1),
+                    incident_counted_at=incident.counted_at,
                 )
             )
     if commit:
@@ -290,6 +291,7 @@ def _confirm_new_link(
         method=method,
         decided_by_id=actor.id,
         decided_at=utcnow(),
+        incident_counted_at=incident.counted_at,
     )
     session.add(link)
     session.flush()
@@ -413,9 +415,9 @@ def linked_incidents(
 
 
 def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
-    # Walks ix_premises_incident_links_premises_id_status, then each incident by its key;
-    # the link's incident is filled from that one join (its default joined load would
-    # join the incidents a second time: two probes of every incident, for ordering).
+    # Walks ix_premises_incident_links_premises_status_counted backwards, newest first,
+    # and looks up the incident of each link read; the link's incident is filled from
+    # that one join (its default joined load would join the incidents a second time).
     return (
         select(PremisesIncidentLink)
         .join(Incident)
@@ -424,7 +426,10 @@ def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
             PremisesIncidentLink.premises_id == premises_id,
             PremisesIncidentLink.status == status,
         )
-        .order_by(Incident.counted_at.desc(), Incident.id.desc())
+        .order_by(
+            PremisesIncidentLink.incident_counted_at.desc(),
+            PremisesIncidentLink.incident_id.desc(),
+        )
     )
 
 
@@ -449,10 +454,14 @@ def linked_incidents_page(
         seen_at = (
             select(Incident.counted_at).where(Incident.id == after_incident_id).scalar_subquery()
         )
+        counted_at, incident_id = (
+            PremisesIncidentLink.incident_counted_at,
+            PremisesIncidentLink.incident_id,
+        )
         query = query.where(
             or_(
-                Incident.counted_at < seen_at,
-                and_(Incident.counted_at == seen_at, Incident.id < after_incident_id),
+                counted_at < seen_at,
+                and_(counted_at == seen_at, incident_id < after_incident_id),
             )
         )
     if with_people:
@@ -614,17 +623,33 @@ def weekly_counts(
         hour=0, minute=0, second=0, microsecond=0
     )
     starts = [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
-    week = _week_number(session, Incident.counted_at, starts[0]).label("week")
-    rows = session.execute(
-        select(Incident.category, week, func.count())
-        .join(PremisesIncidentLink, and_(PremisesIncidentLink.incident_id == Incident.id))
+    # The links in the window come from the links' index alone (each carries its
+    # incident's counted_at); the category is then looked up for those links only, by
+    # a per-link subquery, so neither database can choose to read every incident
+    # (PostgreSQL hash-joined all of them when a premises' window held many links).
+    counted_at = PremisesIncidentLink.incident_counted_at
+    category = (
+        select(Incident.category)
+        .where(Incident.id == PremisesIncidentLink.incident_id)
+        .scalar_subquery()
+    )
+    in_window = (
+        select(
+            category.label("category"),
+            _week_number(session, counted_at, starts[0]).label("week"),
+        )
         .where(
             PremisesIncidentLink.premises_id == premises_id,
             PremisesIncidentLink.status == "confirmed",
-            Incident.counted_at >= starts[0],
-            Incident.counted_at < monday + timedelta(weeks=1),
+            counted_at >= starts[0],
+            counted_at < monday + timedelta(weeks=1),
         )
-        .group_by(Incident.category, week)
+        .subquery()
+    )
+    rows = session.execute(
+        select(in_window.c.category, in_window.c.week, func.count()).group_by(
+            in_window.c.category, in_window.c.week
+        )
     ).all()
     series: dict[str, list[int]] = {}
     for category, index, count in rows:
