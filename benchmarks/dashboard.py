@@ -417,10 +417,16 @@ def bare_queries(officer_id: int, now: datetime) -> list[tuple[str, Sequence[Any
             (t,),
         ),
         (
-            "SELECT (SELECT count(*) FROM incidents WHERE created_at >= ?),"
-            " (SELECT count(DISTINCT incident_id) FROM premises_incident_links"
-            " WHERE status = 'suggested' AND created_at >= ?)",
-            (since, since),
+            # Both counts stop one past the dashboard's cap, as the page's do; an
+            # incident suggested for several premises counts once, by its first link.
+            "SELECT (SELECT count(*) FROM (SELECT id FROM incidents WHERE created_at >= ?"
+            " LIMIT 10001) AS added),"
+            " (SELECT count(*) FROM (SELECT l.incident_id FROM premises_incident_links l"
+            " WHERE l.status = 'suggested' AND l.created_at >= ? AND NOT EXISTS (SELECT 1"
+            " FROM premises_incident_links o WHERE o.incident_id = l.incident_id"
+            " AND o.premises_id < l.premises_id AND o.status = 'suggested'"
+            " AND o.created_at >= ?) LIMIT 10001) AS suggested)",
+            (since, since, since),
         ),
         (
             "SELECT state, count(*) FROM premises WHERE case_officer_id = ? GROUP BY state",
