@@ -474,8 +474,8 @@ def recent_incidents(
 
     A suggestion is only ever made when its incident is added (by an import, the API or
     a form), so the suggested links of the recent incidents are the suggested links
-    made since `since`: read on (status, created_at, incident_id), never by probing
-    the links of each recent incident."""
+    made since `since`: read on (status, created_at, incident_id), not by walking the
+    recent incidents and probing the links of each."""
     since = now - timedelta(days=days)
     cap = RecentIncidents.cap
     # Each count stops one past the cap: after a first import of years of history (a

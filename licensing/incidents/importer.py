@@ -377,6 +377,7 @@ _POLICE_UK_ROW = (
     "context",
 )
 _ROW_REF = 1  # the source reference, in the rows of either layout
+_POLICE_UK_COUNTED = _POLICE_UK_ROW.index("counted_at")
 
 
 @dataclass(frozen=True)
@@ -1038,7 +1039,7 @@ def _import_rows(
         return row, confirmed, nearby
 
     # Where a row of either layout carries its counted_at (each link carries a copy).
-    counted_index = 3 if police_uk else _COUNTED
+    counted_index = _POLICE_UK_COUNTED if police_uk else _COUNTED
 
     def add_links(
         incident_id: int,
