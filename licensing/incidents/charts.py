@@ -7,7 +7,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from licensing.timeutil import format_london
+from licensing.templating import format_date
 
 # GOV.UK Design System colours, distinguishable and with contrast on white.
 PALETTE = [
@@ -65,7 +65,7 @@ class WeeklyChart:
                 f'<td class="govuk-table__cell govuk-table__cell--numeric">{values[i]}</td>'
                 for values in columns
             )
-            day = escape(format_london(self.weeks[i], with_time=False))
+            day = escape(format_date(self.weeks[i]))  # as the `date` filter shows it
             rows.append(
                 f'<tr class="govuk-table__row"><th scope="row" class="govuk-table__header">'
                 f"{day}</th>{cells}</tr>"
