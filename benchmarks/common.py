@@ -219,6 +219,99 @@ class SqlCapture:
             self.active = False
 
 
+class OrmTimer:
+    """Times the work done inside SQLAlchemy's ORM while `active`: each statement a
+    Session runs (`Session._execute_internal`, behind `execute`, `scalars`, `scalar`,
+    `get`, lazy loads and eager loads: compiling or fetching the cached statement, the
+    cursor, setting up the result) and each
+    chunk of rows the ORM builds from a cursor (`loading.instances`: turning rows into
+    objects or tuples, the identity map, eager loads). Calls nested in one another are
+    counted once. What it leaves out is the app's own Python around those calls (forms,
+    charts, authorisation) and the web framework: the ORM's overhead over bare SQL is
+    what is inside.
+
+    Installs itself by wrapping those two functions for the life of the process (a
+    benchmark process only)."""
+
+    def __init__(self) -> None:
+        import itertools
+
+        from sqlalchemy.orm import Session, loading
+
+        self.active = False
+        self.seconds = 0.0
+        self._depth = 0
+        self._started = 0.0
+        timer = self
+        original_execute = Session._execute_internal
+        original_instances = loading.instances
+
+        def execute(session: Any, *args: Any, **kwargs: Any) -> Any:
+            timer._enter()
+            try:
+                return original_execute(session, *args, **kwargs)
+            finally:
+                timer._leave()
+
+        def instances(cursor: Any, context: Any) -> Any:
+            result = original_instances(cursor, context)
+            chunks = getattr(result, "chunks", None)
+            if chunks is None:
+                return result
+
+            def timed_chunks(size: int | None) -> Iterator[Any]:
+                source = chunks(size)
+                while True:
+                    timer._enter()
+                    try:
+                        chunk = next(source)
+                    except StopIteration:
+                        return
+                    finally:
+                        timer._leave()
+                    yield chunk
+
+            result.chunks = timed_chunks
+            # As ChunkedIteratorResult sets it up (or `yield_per`, if the query set one).
+            result.iterator = itertools.chain.from_iterable(
+                timed_chunks(getattr(result, "_yield_per", None) or None)
+            )
+            return result
+
+        Session._execute_internal = execute  # type: ignore[method-assign]
+        loading.instances = instances
+
+    def _enter(self) -> None:
+        if self._depth == 0:
+            self._started = time.perf_counter()
+        self._depth += 1
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self.active:
+            self.seconds += time.perf_counter() - self._started
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        """Count afresh for the duration of the block (read `seconds` afterwards)."""
+        self.seconds, self.active = 0.0, True
+        try:
+            yield
+        finally:
+            self.active = False
+
+
+_ORM_TIMER: OrmTimer | None = None
+
+
+def orm_timer() -> OrmTimer:
+    """The process's one OrmTimer (installed on first use)."""
+    global _ORM_TIMER
+    if _ORM_TIMER is None:
+        _ORM_TIMER = OrmTimer()
+    return _ORM_TIMER
+
+
 def is_read(statement: Statement) -> bool:
     """Whether a statement only reads (a bare replay runs reads only: replaying the
     request's writes, a session touch or a token's last use, would change the copy)."""
@@ -240,9 +333,11 @@ def replay(dbapi_connection: Any, statements: Iterable[Statement]) -> int:
     return rows
 
 
-def bare_connection(url: str) -> Any:
+def bare_connection(url: str, *, autocommit: bool = True) -> Any:
     """A plain DBAPI connection to the database at SQLAlchemy `url`, through the driver
-    the app's engine uses (sqlite3, or psycopg for postgresql+psycopg)."""
+    the app's engine uses (sqlite3, or psycopg for postgresql+psycopg). With
+    `autocommit=False`, psycopg opens a transaction at the first statement, as the app's
+    requests do (sqlite3 opens none for reads either way)."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -258,7 +353,7 @@ def bare_connection(url: str) -> Any:
         user=parsed.username,
         password=parsed.password,
         dbname=parsed.database,
-        autocommit=True,
+        autocommit=autocommit,
     )
 
 

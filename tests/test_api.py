@@ -169,6 +169,26 @@ def test_list_shows_every_premises_to_police_and_admin(call, world):
     assert crown["id"] == world["premises"].id
 
 
+def test_each_listed_premises_is_what_its_own_page_shows(call, session, world, make_premises):
+    """The list reads flat rows (authority code and case officer's email beside the
+    premises' own columns), the single premises the objects: both must say the same,
+    a premises without a case officer or coordinates included, filtered or not."""
+    bare = make_premises(world["liv"], None, name="The Bare Bones", latitude=None, longitude=None)
+    assert bare.case_officer is None and bare.latitude is None
+    move(session, world["premises"], world["officer"], "warn")
+    for query in ("", "?authority=liv", "?state=warned", "?q=bones&authority=LIV"):
+        items = call("GET", f"/api/v1/premises{query}", world["officer"]).get_json()["items"]
+        assert items, query
+        for item in items:
+            shown = call("GET", f"/api/v1/premises/{item['id']}", world["officer"]).get_json()
+            assert item == shown, (query, item["name"])
+            assert list(item) == list(shown)
+    listed = call("GET", "/api/v1/premises?q=bones", world["officer"]).get_json()["items"]
+    assert listed[0]["case_officer"] is None and listed[0]["authority"] == "LIV"
+    warned = call("GET", "/api/v1/premises?state=warned", world["officer"]).get_json()["items"]
+    assert [p["name"] for p in warned] == ["The Crown"] and warned[0]["version"] == 2
+
+
 def _walk(call: Any, user: User, query: str) -> tuple[list[list[int]], list[str | None]]:
     pages: list[list[int]] = []
     cursors: list[str | None] = []

@@ -31,10 +31,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, insert
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from licensing.assessment.services import find_interventions
 from licensing.audit.models import AuditEvent
 from licensing.auth.models import User
 from licensing.dashboard import services as dashboard
@@ -59,6 +60,16 @@ PASS_THROUGH_NODES = {"Hash", "Memoize", "Materialize"}
 SQLITE_INDEXED = BIG_TABLES | {"premises", "deadlines"}
 PREMISES = 3_000
 INCIDENTS = 40_000
+OTHER_EVENTS = (
+    "details_changed",
+    "visit_scheduled",
+    "visit_recorded",
+    "bundle_built",
+    "bundle_issued",
+    "letter_issued",
+    "recommendation_made",
+    "engage",
+)
 HOT_HISTORY = 5_000  # confirmed incidents of the one premises whose history is paged
 NOW = datetime(2026, 11, 12, 12, 0, tzinfo=UTC)
 STATES = ("monitored",) * 12 + ("warned",) * 4 + ("review",) * 3 + ("action",)
@@ -165,14 +176,21 @@ def _build(connection: Connection) -> dict[str, int]:
     connection.execute(insert(PremisesIncidentLink.__table__), links)
     events = []
     for n in range(PREMISES):
-        for seq in range(1, 5):
+        # Four events a premises of the kinds a register's chains hold, one premises in
+        # ten warned; the hot premises has an event for each incident linked to it, as
+        # recording them does.
+        names = ["premises_added", "warn" if n % 10 == 0 else OTHER_EVENTS[n % 8]]
+        names += [OTHER_EVENTS[(n + 3) % 8], OTHER_EVENTS[(n + 5) % 8]]
+        if n + 1 == hot:
+            names += ["incident_linked"] * HOT_HISTORY
+        for seq, name in enumerate(names, start=1):
             events.append(
                 {
                     "chain": f"premises:{n + 1}",
                     "seq": seq,
                     "premises_id": n + 1,
                     "occurred_at": now,
-                    "event": "details_changed",
+                    "event": name,
                     "payload": "{}",
                     "prev_hash": "0" * 64,
                     "content_hash": f"{n:032d}{seq:032d}",
@@ -269,7 +287,7 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
     officer = session.get(User, ids["officer"])
     assert officer is not None
     hot = ids["hot"]
-    page_one, cursor = incident_services.linked_incidents_page(session, hot, limit=50)
+    page_one, cursor = incident_services.incident_history_page(session, hot, limit=50)
     assert cursor is not None and len(page_one) == 50
     in_review = premises_services.PremisesFilter(state="review", authority="LIV")
     return {
@@ -282,17 +300,16 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
         "premises_list_next_page": lambda: premises_services.list_premises(
             session, officer, in_review, 2, 25, after_id=hot
         ),
-        "incident_history_first_page": lambda: incident_services.linked_incidents_page(
+        "incident_history_first_page": lambda: incident_services.incident_history_page(
             session, hot, limit=50
         ),
-        "incident_history_later_page": lambda: incident_services.linked_incidents_page(
+        "incident_history_later_page": lambda: incident_services.incident_history_page(
             session, hot, after_incident_id=cursor, limit=50
         ),
-        "incident_history_counts": lambda: (
-            incident_services.count_links(session, hot),
-            incident_services.count_links(session, hot, "suggested"),
-        ),
+        "incident_history_counts": lambda: incident_services.count_links_by_status(session, hot),
         "incident_chart_weeks": lambda: incident_services.weekly_counts(session, hot, now=NOW),
+        "premises_interventions": lambda: find_interventions(session, [hot]),
+        "interventions_overview": lambda: find_interventions(session),
         "premises_audit_history": lambda: premises_services.history(
             session, session.get(Premises, hot), limit=51
         ),
@@ -457,21 +474,29 @@ def test_sqlite_searches_the_big_tables_along_an_index(
 
 
 def test_the_history_pages_join_up(app: Flask, session: Session, register: dict[str, int]) -> None:
-    """Keyset pages of the 5,000-incident history: every link once, newest first."""
-    seen: list[int] = []
-    cursor = None
-    while True:
-        page, cursor = incident_services.linked_incidents_page(
-            session, register["hot"], after_incident_id=cursor, limit=200
-        )
-        seen.extend(link.incident_id for link in page)
-        if cursor is None:
-            break
-    assert len(seen) == len(set(seen)) >= HOT_HISTORY
+    """Keyset pages of the 5,000-incident history: every link once, newest first, read as
+    links (the API) or as the premises page's lines, and the page's counts."""
     whole = [
         link.incident_id for link in incident_services.linked_incidents(session, register["hot"])
     ]
-    assert seen == whole
+    for read in (incident_services.linked_incidents_page, incident_services.incident_history_page):
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page, cursor = read(session, register["hot"], after_incident_id=cursor, limit=200)
+            seen.extend(line.incident_id for line in page)
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) >= HOT_HISTORY, read.__name__
+        assert seen == whole, read.__name__
+    confirmed, suggested = incident_services.count_links_by_status(session, register["hot"])
+    assert confirmed == len(whole)
+    assert suggested == session.scalar(
+        select(func.count()).where(
+            PremisesIncidentLink.premises_id == register["hot"],
+            PremisesIncidentLink.status == "suggested",
+        )
+    )
 
 
 def test_postgresql_finds_todays_open_visits_on_a_day_of_many_completed_ones(

@@ -49,7 +49,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from licensing.actionplans.models import (
     ITEM_AGREED,
@@ -748,7 +748,10 @@ def current_plan(
     if open_only:
         query = query.where(ActionPlan.status == PLAN_OPEN)
     return session.scalar(
-        query.options(selectinload(ActionPlan.items)).order_by(ActionPlan.id.desc()).limit(1)
+        # One premises: its row comes from the session (or one load), not a join.
+        query.options(selectinload(ActionPlan.items), lazyload(ActionPlan.premises))
+        .order_by(ActionPlan.id.desc())
+        .limit(1)
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import String, select
+from sqlalchemy import Row, String, select
 
 from licensing.api import MAX_ID, api_bp, api_user, requires_scope
 from licensing.api.openapi import openapi_document
@@ -72,6 +72,14 @@ def premises_json(premises: Premises) -> dict[str, Any]:
         "version": premises.version,
         "updated_at": premises.updated_at.isoformat(),
     }
+
+
+def summary_json(row: Row[Any]) -> dict[str, Any]:
+    """A premises as the API shows it, from a `services.PREMISES_SUMMARY` row: the same
+    keys and values as `premises_json` gives for the premises itself."""
+    item = dict(row._mapping)
+    item["updated_at"] = row.updated_at.isoformat()
+    return item
 
 
 def refuse_lone_surrogates(body: Any) -> None:
@@ -178,7 +186,7 @@ def premises_index() -> ResponseReturnValue:
         return jsonify(items=[], next_cursor=None)
     items, next_cursor = services.premises_after(get_session(), api_user(), filters, after, limit)
     return jsonify(
-        items=[premises_json(p) for p in items],
+        items=[summary_json(row) for row in items],
         next_cursor=str(next_cursor) if next_cursor is not None else None,
     )
 

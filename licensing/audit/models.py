@@ -29,6 +29,8 @@ class AuditEvent(Base):
     __table_args__ = (
         UniqueConstraint("chain", "seq"),
         Index("ix_audit_events_premises_id_seq", "premises_id", "seq"),
+        # Interventions (warnings, review outcomes) by event name: migration 0017.
+        Index("ix_audit_events_event_premises_id", "event", "premises_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from licensing.audit.models import AuditEvent, premises_chain
@@ -193,6 +193,8 @@ def latest_issued_bundle(session: Session, premises_id: int) -> Bundle | None:
     return session.scalar(
         select(Bundle)
         .where(Bundle.premises_id == premises_id, Bundle.status == ISSUED)
+        # One premises: its row comes from the session (or one load), not a join.
+        .options(lazyload(Bundle.premises))
         .order_by(Bundle.issued_at.desc(), Bundle.id.desc())
         .limit(1)
     )

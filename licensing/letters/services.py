@@ -27,7 +27,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from licensing.actionplans.models import ITEM_WITHDRAWN
 from licensing.actionplans.services import current_plan
@@ -722,6 +722,8 @@ def premises_letters(session: Session, premises_id: int) -> list[Letter]:
         session.scalars(
             select(Letter)
             .where(Letter.premises_id == premises_id)
+            # One premises: its row comes from the session (or one load), not a join per row.
+            .options(lazyload(Letter.premises))
             .order_by(Letter.issued_at.desc(), Letter.id.desc())
         )
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Row, Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -605,14 +605,48 @@ def list_premises(
     return list(items), total
 
 
+# A premises as one flat row: its own columns, with its authority's code and its case
+# officer's email in place of the related rows. A list of these is a fraction of the cost of
+# the same list as Premises objects, each with its authority and case officer loaded.
+PREMISES_SUMMARY = (
+    Premises.id,
+    select(LicensingAuthority.code)
+    .where(LicensingAuthority.id == Premises.authority_id)
+    .correlate_except(LicensingAuthority)
+    .scalar_subquery()
+    .label("authority"),
+    Premises.licence_number,
+    Premises.name,
+    Premises.address,
+    Premises.postcode,
+    Premises.uprn,
+    Premises.latitude,
+    Premises.longitude,
+    Premises.licence_holder,
+    Premises.dps,
+    Premises.licensable_activities,
+    Premises.opening_hours,
+    Premises.licence_status,
+    select(User.email)
+    .where(User.id == Premises.case_officer_id)
+    .correlate_except(User)
+    .scalar_subquery()
+    .label("case_officer"),
+    Premises.state,
+    Premises.version,
+    Premises.updated_at,
+)
+
+
 def premises_after(
     session: Session, user: User, filters: PremisesFilter, after_id: int | None, limit: int
-) -> tuple[list[Premises], int | None]:
-    """Keyset page by id for the API: items and the cursor of the next page (or None)."""
-    query = _filtered(user, filters)
+) -> tuple[list[Row[Any]], int | None]:
+    """Keyset page by id for the API: items (PREMISES_SUMMARY rows) and the cursor of the
+    next page (or None)."""
+    query = _filtered(user, filters).with_only_columns(*PREMISES_SUMMARY)
     if after_id is not None:
         query = query.where(Premises.id > after_id)
-    rows = list(session.scalars(query.order_by(Premises.id).limit(limit + 1)).all())
+    rows = list(session.execute(query.order_by(Premises.id).limit(limit + 1)).all())
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_cursor
 

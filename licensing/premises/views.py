@@ -264,9 +264,10 @@ def _render_detail(
     determined = services.latest_determined_review(session, premises.id)
     # The incident history a page at a time (newest first; a premises may have
     # thousands): `incidents_after` is the last incident of the page before.
-    links, older = incident_services.linked_incidents_page(
+    lines, older = incident_services.incident_history_page(
         session, premises.id, after_incident_id=_incidents_after(), limit=INCIDENT_PAGE
     )
+    linked_total, suggested = incident_services.count_links_by_status(session, premises.id)
     weeks, series = incident_services.weekly_counts(session, premises.id)
     incident_ids = {
         entry.payload["incident_id"]
@@ -277,15 +278,13 @@ def _render_detail(
         render_template(
             "premises/detail.html",
             premises=premises,
-            links=links,
+            incident_lines=lines,
             older_incidents=older,
             incidents_after=_incidents_after(),
-            linked_total=incident_services.count_links(session, premises.id),
+            linked_total=linked_total,
             chart=weekly_chart(weeks, series),
             assessment=premises_section(session, _user(), premises),
-            suggested=incident_services.count_links(session, premises.id, "suggested")
-            if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS)
-            else 0,
+            suggested=suggested if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS) else 0,
             recommendations=recommendations.open_recommendations(session, premises.id),
             deadlines=premises_deadlines(session, premises.id),
             visits_context=visit_services.premises_visits_context(session, _user(), premises),

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import append_event
@@ -732,10 +732,12 @@ def premises_visits_context(session: Session, user: User, premises: Premises) ->
     if not user.is_police or not can_see_premises(user, premises):
         return {"visible": False}
     today = london_today()
+    # The page's premises is in the session: each visit takes it from there, not a join.
     open_visits = list(
         session.scalars(
             select(Visit)
             .where(Visit.premises_id == premises.id, Visit.status.in_(OPEN_STATUSES))
+            .options(lazyload(Visit.premises))
             .order_by(Visit.visit_date, Visit.id)
         )
     )
@@ -743,6 +745,7 @@ def premises_visits_context(session: Session, user: User, premises: Premises) ->
         session.scalars(
             select(Visit)
             .where(Visit.premises_id == premises.id, Visit.status == COMPLETED)
+            .options(lazyload(Visit.premises))
             .order_by(Visit.visited_at.desc(), Visit.id.desc())
             .limit(RECENT_VISITS)
         )
