@@ -230,8 +230,8 @@ class OrmTimer:
     charts, authorisation) and the web framework: the ORM's overhead over bare SQL is
     what is inside.
 
-    Installs itself by wrapping those two functions for the life of the process (a
-    benchmark process only)."""
+    Installs itself by wrapping those two functions, for the life of the process (a
+    benchmark process) or until `uninstall()`."""
 
     def __init__(self) -> None:
         import itertools
@@ -280,6 +280,12 @@ class OrmTimer:
 
         Session._execute_internal = execute  # type: ignore[method-assign]
         loading.instances = instances
+
+        def uninstall() -> None:
+            Session._execute_internal = original_execute  # type: ignore[method-assign]
+            loading.instances = original_instances
+
+        self.uninstall = uninstall
 
     def _enter(self) -> None:
         if self._depth == 0:

@@ -1,0 +1,85 @@
+"""benchmarks/common.OrmTimer: what the pages benchmark counts as time inside the ORM."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Integer, String, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from benchmarks.common import OrmTimer
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Thing(_Base):
+    __tablename__ = "things"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+
+
+@pytest.fixture
+def timer() -> Iterator[OrmTimer]:
+    timer = OrmTimer()
+    try:
+        yield timer
+    finally:
+        timer.uninstall()
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    engine = create_engine("sqlite://")
+    _Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(_Thing(id=n, name=f"thing {n}") for n in range(1, 2001))
+        session.commit()
+        yield session
+    engine.dispose()
+
+
+def test_it_counts_queries_and_building_objects_not_the_time_around_them(timer, session):
+    with timer.timing():
+        started = time.perf_counter()
+        things = session.scalars(select(_Thing)).all()  # 2,000 objects built
+        time.sleep(0.05)  # the app's own work between queries: not the ORM's
+        one = session.scalar(select(_Thing).where(_Thing.id == 7))
+        session.expunge_all()
+        by_key = session.get(_Thing, 8)
+        names = session.execute(select(_Thing.name).order_by(_Thing.id)).all()
+        whole = time.perf_counter() - started
+    assert len(things) == 2000 and one is not None and by_key is not None and len(names) == 2000
+    assert 0 < timer.seconds < whole - 0.05
+    inside = timer.seconds
+
+    # Without the sleep the same work is counted alike: the ORM's time, not the block's.
+    with timer.timing():
+        session.expunge_all()
+        session.scalars(select(_Thing)).all()
+    assert timer.seconds > 0
+    assert timer.seconds < inside
+
+
+def test_rows_built_while_iterating_count_and_nothing_counts_when_not_timing(timer, session):
+    result = session.scalars(select(_Thing))  # executed untimed
+    assert timer.seconds == 0
+    with timer.timing():
+        count = sum(1 for _ in result)  # the objects are built here, as they are fetched
+    assert count == 2000 and timer.seconds > 0
+    timed = timer.seconds
+    session.scalars(select(_Thing)).all()
+    assert timer.seconds == timed  # not timing: unchanged
+
+
+def test_uninstall_puts_the_orm_back(session):
+    original = Session._execute_internal
+    timer = OrmTimer()
+    assert Session._execute_internal is not original
+    timer.uninstall()
+    assert Session._execute_internal is original
+    assert len(session.scalars(select(_Thing)).all()) == 2000
