@@ -87,8 +87,16 @@ class Config:
     OUTBOX_SEND_SECONDS = 20
     # The morning digest goes at this hour, London time.
     ALERT_DIGEST_HOUR = 7
-    # Attachments and rendered bundles, stored under their SHA-256, outside the web root.
+    # Attachments and rendered bundles, stored under their SHA-256, outside the web root:
+    # in EVIDENCE_DIR ("directory", a shared mount when there are several web nodes) or in
+    # an S3-compatible bucket ("s3": AWS S3, MinIO, Ceph; credentials from the usual AWS
+    # variables or the instance's role). Every node must use the same store.
+    EVIDENCE_STORE = "directory"
     EVIDENCE_DIR = str(INSTANCE_DIR / "evidence")
+    EVIDENCE_S3_BUCKET = ""
+    EVIDENCE_S3_PREFIX = "evidence/"
+    EVIDENCE_S3_ENDPOINT_URL = ""  # empty: AWS itself; else e.g. https://minio.internal:9000
+    EVIDENCE_S3_REGION = ""
     # Uploads of documents and photos larger than this are refused.
     ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
     # `licensing retention run` deletes incidents linked to no premises once older than this.
@@ -132,7 +140,12 @@ class Config:
             "OUTBOX_SEND_BATCH",
             "OUTBOX_SEND_SECONDS",
             "ALERT_DIGEST_HOUR",
+            "EVIDENCE_STORE",
             "EVIDENCE_DIR",
+            "EVIDENCE_S3_BUCKET",
+            "EVIDENCE_S3_PREFIX",
+            "EVIDENCE_S3_ENDPOINT_URL",
+            "EVIDENCE_S3_REGION",
             "ATTACHMENT_MAX_BYTES",
             "PASSWORD_RESET_MINUTES",
             "OIDC_ENABLED",

@@ -287,6 +287,11 @@ class OrmTimer:
 
         self.uninstall = uninstall
 
+    @property
+    def inside(self) -> bool:
+        """Whether the ORM is at work now (a statement sent now is counted)."""
+        return self._depth > 0
+
     def _enter(self) -> None:
         if self._depth == 0:
             self._started = time.perf_counter()

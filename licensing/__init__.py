@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from config import INSTANCE_DIR, load_config
 from licensing import db, observability, security
+from licensing.evidence import store as evidence_store
 
 csrf = CSRFProtect()
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     WTFormsHelpers(app)
     csrf.init_app(app)
     db.init_app(app)
+    evidence_store.init_app(app)
     # First of the request hooks: the request id is set before any other hook logs.
     observability.init_app(app)
     security.init_app(app)

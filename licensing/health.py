@@ -5,7 +5,6 @@ paths, no database names, no error text."""
 from __future__ import annotations
 
 import logging
-import tempfile
 from functools import cache
 
 from flask import Blueprint, jsonify
@@ -57,14 +56,11 @@ def _database_ready() -> tuple[bool, bool]:
 
 
 def _evidence_writable() -> bool:
-    """Whether a file can be created (and removed) in the evidence store's directory."""
+    """Whether a file can be written (and removed) in the evidence store now."""
     from licensing.evidence import store
 
-    try:
-        with tempfile.NamedTemporaryFile(dir=store.root(), prefix=".ready-"):
-            pass
-    except OSError:
-        log.warning("readiness: the evidence directory is not writable")
+    if not store.writable():
+        log.warning("readiness: the evidence store is not writable (%s)", store.describe())
         return False
     return True
 
@@ -72,9 +68,10 @@ def _evidence_writable() -> bool:
 @health_bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """200 when this node can serve: the database answers, its schema is at the head of
-    the migrations this code ships, and the evidence directory is writable; else 503,
-    naming each check as ok or failed (a node mid-deploy waits for `licensing db
-    upgrade`; one without its shared mount is kept out of the pool)."""
+    the migrations this code ships, and the evidence store (its directory, or its bucket)
+    takes a file; else 503, naming each check as ok or failed (a node mid-deploy waits
+    for `licensing db upgrade`; one without its shared mount or its bucket is kept out of
+    the pool)."""
     database, schema = _database_ready()
     checks = {
         "database": database,

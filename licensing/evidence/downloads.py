@@ -19,6 +19,10 @@ def send_evidence(digest: str, mimetype: str, download_name: str) -> ResponseRet
         data = store.get(digest)
     except store.MissingEvidence as error:
         return render_template("error.html", status=500, message=str(error)), 500
+    except OSError:
+        # The store itself (a bucket, a mount) did not answer: a wait, not a loss.
+        message = "The evidence store cannot be reached just now. Try again in a few minutes."
+        return render_template("error.html", status=503, message=message), 503
     except ValueError:
         raise NotFound("Page not found") from None
     response = send_file(

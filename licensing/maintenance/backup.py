@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import VerifyResult, verify_chains
 from licensing.db import utcnow
+from licensing.evidence.store import Backend
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -185,6 +186,59 @@ def copy_evidence(source: Path, target: Path) -> EvidenceCopy:
     return result
 
 
+def export_evidence(source: Backend, target: Path) -> EvidenceCopy:
+    """Copy every file of a store that is not a directory (an S3 bucket) into a backup's
+    evidence directory, checking each against its hash: the same layout `copy_evidence`
+    makes, so a backup is restored the same way whichever store it came from."""
+    result = EvidenceCopy()
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for digest in source.digests():
+        destination = target / digest[:2] / digest
+        if destination.exists():
+            result.already_present += 1
+            continue
+        data = source.read(digest)
+        if data is None:  # deleted (by retention) since it was listed
+            continue
+        destination.parent.mkdir(mode=0o700, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, destination)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        if hashlib.sha256(data).hexdigest() != digest:
+            result.damaged.append(digest)  # kept all the same: it may be the only copy
+        result.files += 1
+        result.bytes += len(data)
+    return result
+
+
+def import_evidence(source: Path, target: Backend) -> EvidenceCopy:
+    """Put every file of a backup's evidence directory into a store that is not a
+    directory (an S3 bucket). A file that no longer matches its hash is named in the
+    report and not put: a bucket checks what it stores against its name."""
+    result = EvidenceCopy()
+    for path in _evidence_files(source):
+        digest = path.name
+        if target.has(digest):
+            result.already_present += 1
+            continue
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            result.damaged.append(digest)
+            continue
+        target.write(digest, data)
+        result.files += 1
+        result.bytes += len(data)
+    return result
+
+
 # ---- PostgreSQL tools ------------------------------------------------------------------
 
 
@@ -273,11 +327,12 @@ def _backup_postgres(database_url: str, target: Path) -> dict[str, Any]:
 
 
 def create_backup(
-    database_url: str, evidence_dir: Path, path: Path, *, force: bool = False
+    database_url: str, evidence_dir: Path | Backend, path: Path, *, force: bool = False
 ) -> dict[str, Any]:
-    """Back up the database and the evidence store into the directory `path` and return
-    the manifest. The backup is assembled beside `path` and renamed into place, so
-    `path` is either the previous content or a complete backup."""
+    """Back up the database and the evidence store (a directory, or a store such as an S3
+    bucket) into the directory `path` and return the manifest. The backup is assembled
+    beside `path` and renamed into place, so `path` is either the previous content or a
+    complete backup."""
     kind = database_kind(database_url)
     path = path.absolute()
     if path.exists() and not force:
@@ -293,7 +348,11 @@ def create_backup(
         else:
             facts = _backup_postgres(database_url, work / POSTGRES_FILE)
             database_file = POSTGRES_FILE
-        evidence = copy_evidence(evidence_dir, work / EVIDENCE)
+        evidence = (
+            copy_evidence(evidence_dir, work / EVIDENCE)
+            if isinstance(evidence_dir, Path)
+            else export_evidence(evidence_dir, work / EVIDENCE)
+        )
         manifest = {
             "format": FORMAT_VERSION,
             "created_at": started.isoformat(),
@@ -416,9 +475,10 @@ def _restore_postgres(backup_file: Path, database_url: str) -> None:
     )
 
 
-def restore_backup(path: Path, database_url: str, evidence_dir: Path) -> RestoreResult:
+def restore_backup(path: Path, database_url: str, evidence_dir: Path | Backend) -> RestoreResult:
     """Restore the backup at `path` into the empty database at `database_url` and its
-    evidence files into `evidence_dir`, then verify the audit trail and the row counts.
+    evidence files into `evidence_dir` (a directory, or a store such as an S3 bucket),
+    then verify the audit trail and the row counts.
 
     Refused when the target holds any premises, users or audit events: a restore never
     overwrites data. Stop the app (and the scheduler) while restoring."""
@@ -445,7 +505,11 @@ def restore_backup(path: Path, database_url: str, evidence_dir: Path) -> Restore
         _restore_sqlite(backup_file, database_url)
     else:
         _restore_postgres(backup_file, database_url)
-    evidence = copy_evidence(path / EVIDENCE, evidence_dir)
+    evidence = (
+        copy_evidence(path / EVIDENCE, evidence_dir)
+        if isinstance(evidence_dir, Path)
+        else import_evidence(path / EVIDENCE, evidence_dir)
+    )
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:

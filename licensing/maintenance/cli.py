@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from licensing.db import get_engine, get_session
 from licensing.errors import DomainError
+from licensing.evidence import store
+from licensing.evidence.store import Backend
 from licensing.maintenance.backup import MaintenanceError, create_backup, restore_backup
 from licensing.maintenance.retention import (
     DEFAULT_UNLINKED_INCIDENT_MONTHS,
@@ -45,6 +47,12 @@ def _actor_id(email: str | None) -> int | None:
     return user.id
 
 
+def _evidence_store() -> Path | Backend:
+    """The configured evidence store: its directory, or the store itself (an S3 bucket)."""
+    backend = store.backend()
+    return backend.root if isinstance(backend, store.DirectoryStore) else backend
+
+
 @click.command("backup")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it already exists")
@@ -58,7 +66,7 @@ def backup_command(path: Path, force: bool) -> None:
     try:
         manifest = create_backup(
             str(current_app.config["DATABASE_URL"]),
-            Path(str(current_app.config["EVIDENCE_DIR"])),
+            _evidence_store(),
             path,
             force=force,
         )
@@ -97,7 +105,7 @@ def restore_command(path: Path) -> None:
         result = restore_backup(
             path,
             str(current_app.config["DATABASE_URL"]),
-            Path(str(current_app.config["EVIDENCE_DIR"])),
+            _evidence_store(),
         )
     except MaintenanceError as error:
         _fail(str(error))
