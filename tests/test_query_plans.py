@@ -56,6 +56,15 @@ BIG_TABLES = {"incidents", "premises_incident_links", "audit_events", "visits"}
 LOOKUP_TABLES = {"users", "licensing_authorities"}
 JOIN_NODES = {"Hash Join", "Nested Loop", "Merge Join"}
 PASS_THROUGH_NODES = {"Hash", "Memoize", "Materialize"}
+# Plans as good as the kept one, which the planner takes on some runs: their costs are
+# within a few per cent of each other on this register, so which wins turns on small
+# differences in the statistics. Each still reads only by index and stops at the page.
+EQUALLY_GOOD_PLANS: dict[str, list[list[list[str]]]] = {
+    # The API's keyset page by id, filtered by state and authority: walk the primary key
+    # from the cursor, filtering, instead of gathering the state's rows by
+    # ix_premises_state_id and sorting them (PostgreSQL 15: cost 255 against 277).
+    "api_premises_list": [[["Limit", "  Index Scan on premises using pk_premises"]]],
+}
 # SQLite has no cost-based choice between them: it must search all of these by index.
 SQLITE_INDEXED = BIG_TABLES | {"premises", "deadlines"}
 PREMISES = 3_000
@@ -428,6 +437,8 @@ def test_postgresql_plans_of_the_hot_queries_are_the_kept_ones(
     assert not seq_scans, f"Seq Scan on a big table: {seq_scans}"
     assert sorted(actual) == sorted(expected)
     for name in expected:
+        if actual[name] in EQUALLY_GOOD_PLANS.get(name, []):
+            continue
         assert actual[name] == expected[name], (
             f"{name}: the plan changed.\nexpected:\n"
             + "\n---\n".join("\n".join(p) for p in expected[name])
