@@ -51,7 +51,9 @@ def test_a_failed_action_plan_alerts_and_recommends_review(
     premises, officer = world["premises"], world["officer"]
     premises.case_officer_id = officer.id
     session.commit()
-    now = to_london(utcnow() - timedelta(minutes=2))  # a visit just done, London time
+    # A visit just done, London time, to the minute (so never in the future). Not a few
+    # minutes back: just after midnight that is yesterday, and the visit is booked today.
+    now = to_london(utcnow()).replace(second=0, microsecond=0)
     today = now.date()
     # The bad spell that led to the warning: three confirmed incidents in the last month,
     # at London noon, besides the one the premises was registered with (yesterday).
