@@ -11,8 +11,8 @@ token for the demo officer with `issue_token`.
 
 1. In-process, through the Flask test client signed in as the demo officer, for each
    page: the SQL statements it issues (captured with `before_cursor_execute`), the time
-   its data takes through the ORM (`common.OrmTimer`: inside `Session.execute`, which
-   every query, `get`, lazy load and eager load goes through, and inside the ORM's
+   its data takes through the ORM (`common.OrmTimer`: inside `Session._execute_internal`,
+   which every query, `get`, lazy load and eager load goes through, and inside the ORM's
    building of objects and rows from the cursor, wherever in the request that happens,
    the user's load and SQL run while rendering included), and the same captured reads
    replayed through the same DBAPI driver (sqlite3 or psycopg) with fetchall: the bare

@@ -164,6 +164,11 @@ class S3Store:
     def _failed(self, error: Exception) -> OSError:
         return OSError(f"evidence bucket {self.bucket}: {error}")
 
+    @staticmethod
+    def _missing(error: Any) -> bool:
+        """Whether a ClientError says the object is not there."""
+        return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
     def has(self, digest: str) -> bool:
         """Whether an object with this hash is stored (HEAD)."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -171,7 +176,7 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self.key_for(digest))
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if self._missing(error):
                 return False
             raise self._failed(error) from error
         except BotoCoreError as error:
@@ -203,7 +208,7 @@ class S3Store:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key_for(digest))
             data: bytes = response["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if self._missing(error):
                 return None
             raise self._failed(error) from error
         except BotoCoreError as error:
@@ -295,28 +300,15 @@ def describe() -> str:
     store = backend()
     if isinstance(store, S3Store):
         return f"bucket {store.bucket} under {store.prefix or '/'}"
-    if isinstance(store, DirectoryStore):
-        return f"directory {store.root}"
-    return type(store).__name__
-
-
-def _directory() -> DirectoryStore:
-    store = backend()
-    if not isinstance(store, DirectoryStore):
-        raise RuntimeError(f"the evidence store is not a directory: it is the {describe()}")
-    return store
-
-
-def root() -> Path:
-    """A directory store's directory (EVIDENCE_DIR), created owner-only on first use."""
-    directory = _directory().root
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return directory
+    return f"directory {current_app.config['EVIDENCE_DIR']}"
 
 
 def path_for(digest: str) -> Path:
     """Where the file with this hash lives in a directory store."""
-    return _directory().path_for(digest)
+    store = backend()
+    if not isinstance(store, DirectoryStore):
+        raise RuntimeError(f"the evidence store is not a directory: it is the {describe()}")
+    return store.path_for(digest)
 
 
 def put(data: bytes) -> str:

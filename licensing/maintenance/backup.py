@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import VerifyResult, verify_chains
 from licensing.db import utcnow
-from licensing.evidence.store import Backend
+from licensing.evidence.store import Backend, DirectoryStore
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -192,26 +192,15 @@ def export_evidence(source: Backend, target: Path) -> EvidenceCopy:
     makes, so a backup is restored the same way whichever store it came from."""
     result = EvidenceCopy()
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    copy = DirectoryStore(target)  # written as the directory store writes its files
     for digest in source.digests():
-        destination = target / digest[:2] / digest
-        if destination.exists():
+        if copy.has(digest):
             result.already_present += 1
             continue
         data = source.read(digest)
         if data is None:  # deleted (by retention) since it was listed
             continue
-        destination.parent.mkdir(mode=0o700, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, destination)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        copy.write(digest, data)
         if hashlib.sha256(data).hexdigest() != digest:
             result.damaged.append(digest)  # kept all the same: it may be the only copy
         result.files += 1

@@ -571,17 +571,25 @@ def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
     return query
 
 
+def _of_authority(column: Any, label: str) -> Any:
+    """A column of the premises' licensing authority, looked up for each row (whatever
+    else the query joins the authorities for, such as the authority filter)."""
+    return (
+        select(column)
+        .where(LicensingAuthority.id == Premises.authority_id)
+        .correlate_except(LicensingAuthority)
+        .scalar_subquery()
+        .label(label)
+    )
+
+
 # What the browser list shows of a premises, as one flat row (see PREMISES_SUMMARY below).
 PREMISES_LIST_ROW = (
     Premises.id,
     Premises.name,
     Premises.licence_number,
     Premises.postcode,
-    select(LicensingAuthority.name)
-    .where(LicensingAuthority.id == Premises.authority_id)
-    .correlate_except(LicensingAuthority)
-    .scalar_subquery()
-    .label("authority_name"),
+    _of_authority(LicensingAuthority.name, "authority_name"),
     Premises.state,
 )
 
@@ -626,11 +634,7 @@ def list_premises(
 # the same list as Premises objects, each with its authority and case officer loaded.
 PREMISES_SUMMARY = (
     Premises.id,
-    select(LicensingAuthority.code)
-    .where(LicensingAuthority.id == Premises.authority_id)
-    .correlate_except(LicensingAuthority)
-    .scalar_subquery()
-    .label("authority"),
+    _of_authority(LicensingAuthority.code, "authority"),
     Premises.licence_number,
     Premises.name,
     Premises.address,
