@@ -295,15 +295,18 @@ def test_smtp_server_failing_mid_batch_loses_and_duplicates_nothing(
         first = send_due(session, settings)
         assert (first.sent, first.retrying, first.failed) == (2, 4, 0)
         rows = rows_by_key(session)
+        # Emails enqueued at one moment go out in no promised order (on PostgreSQL the
+        # index's order of ties is not by id), so the two sent are found by status.
         sent = [k for k in keys if rows[k].status == "sent"]
-        assert sent == keys[:2]
+        waiting = [k for k in keys if k not in sent]
+        assert len(sent) == 2
         assert all(rows[k].attempts == 1 and rows[k].sent_at == T0 for k in sent)
-        for key in keys[2:]:
+        for key in waiting:
             row = rows[key]
             assert (row.status, row.attempts, row.claimed_by) == ("created", 1, None)
             assert row.next_attempt_at == T0 + timedelta(minutes=1)
             assert row.last_error
-        assert received_ids(faulty_smtp) == [outbox.message_id_for(k) for k in keys[:2]]
+        assert sorted(received_ids(faulty_smtp)) == sorted(outbox.message_id_for(k) for k in sent)
 
         inbox.heal()
         clock.shift(timedelta(seconds=59))
@@ -314,7 +317,7 @@ def test_smtp_server_failing_mid_batch_loses_and_duplicates_nothing(
         assert send_due(session, settings).sent == 0
     rows = rows_by_key(session)
     assert {r.status for r in rows.values()} == {"sent"}
-    assert [rows[k].attempts for k in keys] == [1, 1, 2, 2, 2, 2]
+    assert [rows[k].attempts for k in sent + waiting] == [1, 1, 2, 2, 2, 2]
     # Each Message-ID reached the server exactly once.
     assert sorted(received_ids(faulty_smtp)) == sorted(outbox.message_id_for(k) for k in keys)
 
