@@ -476,6 +476,46 @@ def test_review_records_follow_the_events(session, in_review):
     assert premises.state == "monitored"
 
 
+def test_open_and_determined_review_are_the_newest_of_each(session, in_review):
+    """The premises page's one read of review applications: the open one and the latest
+    determined one; a withdrawn application is neither."""
+    premises, supervisor = in_review["premises"], in_review["supervisor"]
+    first = services.open_review(session, premises.id)
+    assert services.open_and_determined_review(session, premises.id) == (first, None)
+    move(session, premises, supervisor, "withdraw_review")
+    assert services.open_and_determined_review(session, premises.id) == (None, None)
+    determined = []
+    for round_, decided in enumerate(("2025-03-02", "2025-06-02")):
+        if round_:
+            move(session, premises, supervisor, "warn")
+        move(
+            session,
+            premises,
+            supervisor,
+            "apply_for_summary_review",
+            received_at=f"{decided[:8]}01T10:30:00Z",
+            certificate_reference=f"SUP/{round_}",
+        )
+        current = services.open_review(session, premises.id)
+        assert current is not None
+        expected_determined = determined[-1] if determined else None
+        assert services.open_and_determined_review(session, premises.id) == (
+            current,
+            expected_determined,
+        )
+        move(
+            session,
+            premises,
+            supervisor,
+            "record_determination",
+            outcome="no_action",
+            decision_date=decided,
+        )
+        determined.append(current)
+        assert services.open_and_determined_review(session, premises.id) == (None, current)
+    assert determined[0].id != determined[1].id
+
+
 # ---- the machine itself ------------------------------------------------------------
 
 

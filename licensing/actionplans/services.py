@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from licensing.actionplans.models import (
@@ -744,15 +744,20 @@ def current_plan(
     session: Session, premises_id: int, *, open_only: bool = False
 ) -> ActionPlan | None:
     """The premises' open plan, or (unless `open_only`) its latest closed one."""
-    query = select(ActionPlan).where(ActionPlan.premises_id == premises_id)
-    if open_only:
-        query = query.where(ActionPlan.status == PLAN_OPEN)
-    return session.scalar(
-        # One premises: its row comes from the session (or one load), not a join.
-        query.options(selectinload(ActionPlan.items), lazyload(ActionPlan.premises))
-        .order_by(ActionPlan.id.desc())
-        .limit(1)
-    )
+    statement = _OPEN_PLAN if open_only else _LATEST_PLAN
+    return session.scalar(statement, {"premises_id": premises_id})
+
+
+# Built once (every premises page reads one): a fresh statement costs more than the read.
+# One premises: its row comes from the session (or one load), not a join.
+_LATEST_PLAN = (
+    select(ActionPlan)
+    .where(ActionPlan.premises_id == bindparam("premises_id"))
+    .options(selectinload(ActionPlan.items), lazyload(ActionPlan.premises))
+    .order_by(ActionPlan.id.desc())
+    .limit(1)
+)
+_OPEN_PLAN = _LATEST_PLAN.where(ActionPlan.status == PLAN_OPEN)
 
 
 def plans_of(session: Session, premises_id: int) -> list[ActionPlan]:
@@ -769,14 +774,14 @@ def plans_of(session: Session, premises_id: int) -> list[ActionPlan]:
 
 def count_plans(session: Session, premises_id: int) -> int:
     """How many plans the premises has had (one COUNT, no plans loaded)."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(ActionPlan)
-            .where(ActionPlan.premises_id == premises_id)
-        )
-        or 0
-    )
+    return session.scalar(_COUNT_PLANS, {"premises_id": premises_id}) or 0
+
+
+_COUNT_PLANS = (
+    select(func.count())
+    .select_from(ActionPlan)
+    .where(ActionPlan.premises_id == bindparam("premises_id"))
+)
 
 
 def overdue(item: ActionPlanItem, today: date | None = None) -> bool:
@@ -805,15 +810,21 @@ def agreed_plans(
 ) -> list[tuple[int, date]]:
     """(premises_id, agreed_on) of every plan of the given premises (all when None),
     oldest first: the interventions the assessment compares before and after."""
-    query = select(ActionPlan.premises_id, ActionPlan.agreed_on)
-    if premises_ids is not None:
-        query = query.where(ActionPlan.premises_id.in_(list(premises_ids)))
-    return [
-        (premises_id, agreed_on)
-        for premises_id, agreed_on in session.execute(
-            query.order_by(ActionPlan.agreed_on, ActionPlan.id)
-        )
-    ]
+    if premises_ids is None:
+        rows = session.execute(_AGREED_PLANS)
+    else:
+        rows = session.execute(_AGREED_PLANS_OF, {"premises_ids": list(premises_ids)})
+    return [(premises_id, agreed_on) for premises_id, agreed_on in rows]
+
+
+# Built once (every premises page reads it for one premises, through the assessment): a
+# statement built afresh costs more than the read.
+_AGREED_PLANS = select(ActionPlan.premises_id, ActionPlan.agreed_on).order_by(
+    ActionPlan.agreed_on, ActionPlan.id
+)
+_AGREED_PLANS_OF = _AGREED_PLANS.where(
+    ActionPlan.premises_id.in_(bindparam("premises_ids", expanding=True))
+)
 
 
 def london_noon(day: date) -> datetime:

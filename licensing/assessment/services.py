@@ -57,9 +57,10 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from licensing.actionplans.services import agreed_plans
@@ -258,14 +259,11 @@ def agreed_action_plans(
     return [(int(premises_id), day) for premises_id, day in agreed_plans(session, premises_ids)]
 
 
-def find_interventions(
-    session: Session,
-    premises_ids: Sequence[int] | None = None,
-    first: date | None = None,
-    last: date | None = None,
-) -> list[Intervention]:
-    """Warnings, agreed action plans and review outcomes, on the given premises (all when
-    None), whose day falls in first … last (inclusive, either end open), oldest first."""
+@cache
+def _intervention_events(of_premises: bool, from_first: bool) -> Select[*tuple[Any, ...]]:
+    """`find_interventions`' read of the audit trail, with bound parameters, built once
+    per shape: every premises page reads it for one premises, and a statement built
+    afresh (and its cache key) costs more than that read."""
     query = select(
         AuditEvent.premises_id,
         AuditEvent.event,
@@ -277,14 +275,32 @@ def find_interventions(
         AuditEvent.event.in_(("warn", "record_determination")),
         AuditEvent.premises_id.is_not(None),
     )
-    if premises_ids is not None:
-        query = query.where(AuditEvent.premises_id.in_(list(premises_ids)))
-    if first is not None:
+    if of_premises:
+        query = query.where(AuditEvent.premises_id.in_(bindparam("premises_ids", expanding=True)))
+    if from_first:
         # A decision is never recorded before it is made, so nothing on or after `first`
         # was recorded before it.
-        query = query.where(AuditEvent.occurred_at >= day_start(first))
+        query = query.where(AuditEvent.occurred_at >= bindparam("from_at"))
+    return query
+
+
+def find_interventions(
+    session: Session,
+    premises_ids: Sequence[int] | None = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> list[Intervention]:
+    """Warnings, agreed action plans and review outcomes, on the given premises (all when
+    None), whose day falls in first … last (inclusive, either end open), oldest first."""
+    statement = _intervention_events(premises_ids is not None, first is not None)
+    parameters = {
+        "premises_ids": list(premises_ids or ()),
+        "from_at": day_start(first) if first is not None else None,
+    }
     found: list[Intervention] = []
-    for premises_id, event, occurred_at, payload, seq, to_state in session.execute(query):
+    for premises_id, event, occurred_at, payload, seq, to_state in session.execute(
+        statement, parameters
+    ):
         if premises_id is None:  # pragma: no cover - the query asks for premises events
             continue
         if event == "warn":

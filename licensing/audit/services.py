@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from licensing.audit.models import SYSTEM_CHAIN, AuditEvent, AuditPersonalValue, premises_chain
@@ -180,8 +180,13 @@ def personal_values_for(
     result: dict[int, dict[str, tuple[str | None, str | None]]] = {}
     if not event_ids:
         return result
-    for value in session.scalars(
-        select(AuditPersonalValue).where(AuditPersonalValue.event_id.in_(event_ids))
-    ):
+    for value in session.scalars(_PERSONAL_VALUES, {"event_ids": event_ids}):
         result.setdefault(value.event_id, {})[value.field] = (value.old_value, value.new_value)
     return result
+
+
+# Built once (every history page reads it): a fresh statement's building and cache key
+# cost more than the lookup.
+_PERSONAL_VALUES = select(AuditPersonalValue).where(
+    AuditPersonalValue.event_id.in_(bindparam("event_ids", expanding=True))
+)

@@ -31,6 +31,8 @@ from licensing.premises.models import Premises
 __all__ = [
     "COUNCIL_VISIBLE_STATES",
     "can_see_premises",
+    "premises_scope",
+    "premises_visibility",
     "premises_visible_to",
     "refusal_status",
     "roles_required",
@@ -43,13 +45,25 @@ def premises_visible_to(user: User) -> ColumnElement[bool]:
     """A WHERE clause selecting the premises `user` may see (the matrix's
     `view_premises`): all of them for a force-wide grant, their own authority's under
     review or in action for a council user, none without a grant."""
+    return premises_visibility(premises_scope(user), user.authority_id)
+
+
+def premises_scope(user: User) -> Scope | None:
+    """The scope of the user's `view_premises` grant (None: no grant)."""
     grant = grant_for(user, Action.VIEW_PREMISES)
-    if grant is None:
+    return grant.scope if grant is not None else None
+
+
+def premises_visibility(scope: Scope | None, authority_id: Any) -> ColumnElement[bool]:
+    """`premises_visible_to`'s clause for a grant's scope and the viewer's authority:
+    `authority_id` is a value, or a bound parameter in a statement built once for every
+    viewer whose grant has that scope."""
+    if scope is None:
         return false()
-    if grant.scope is Scope.ANY:
+    if scope is Scope.ANY:
         return true()
     return and_(
-        Premises.authority_id == user.authority_id,
+        Premises.authority_id == authority_id,
         Premises.state.in_(COUNCIL_VISIBLE_STATES),
     )
 

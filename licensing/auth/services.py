@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import CHEAPEST
 from flask import current_app, has_app_context
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -172,6 +172,18 @@ def _record_failure(
         actor_id=None,
         payload={"user_id": user_id, "reason": reason, "address": address},
     )
+
+
+def signed_in_user(session: Session, user_id: int) -> User | None:
+    """The active user a browser session names, or None (deactivated or gone). Every
+    signed-in request asks, first thing."""
+    user = session.scalar(_USER_BY_ID, {"user_id": user_id})
+    return user if user is not None and user.active else None
+
+
+# Built once: `session.get` builds its statement (and works out its cache key) afresh
+# each time, which costs more than the read, on every signed-in request.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
 def _record_wrong_password(session: Session, user: User, address: str | None) -> None:
@@ -380,13 +392,18 @@ def create_token(
     return issue_token(session, email, label, scopes=scopes, expires_in=expires_in)[1]
 
 
+# Every API call looks its token up: built once, as working out a fresh statement's cache
+# key costs more than the lookup does.
+_TOKEN_BY_DIGEST = select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
+
+
 def live_token(session: Session, token: str) -> ApiToken | None:
     """The record of a live bearer token (known, not revoked, not expired, its user
     active), or None. Records when it was used, at most once a minute (committing the
     session when it does)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    record = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(token)))
+    record = session.scalar(_TOKEN_BY_DIGEST, {"digest": _token_digest(token)})
     now = utcnow()
     if record is None or not record.is_live(now):
         return None

@@ -14,7 +14,7 @@ from licensing.auth.forms import SignInForm
 from licensing.auth.matrix import Action, permits
 from licensing.auth.models import User
 from licensing.auth.public import PUBLIC_ENDPOINTS, SECRET_BEARING_ENDPOINTS
-from licensing.auth.services import authenticate, record_sign_out
+from licensing.auth.services import authenticate, record_sign_out, signed_in_user
 from licensing.auth.signin import LAST_SEEN_AT, SIGNED_IN_AT, begin_session
 from licensing.db import get_session
 
@@ -37,10 +37,9 @@ def init_app(app: Flask) -> None:
     @login_manager.user_loader
     def _load_user(user_id: str) -> User | None:
         try:
-            user = get_session().get(User, int(user_id))
+            return signed_in_user(get_session(), int(user_id))
         except ValueError:
             return None
-        return user if user is not None and user.active else None
 
     @app.before_request
     def expire_idle_sessions() -> ResponseReturnValue | None:

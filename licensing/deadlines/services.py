@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from licensing.auth.models import User
@@ -180,8 +180,12 @@ def _order(deadline: Deadline) -> tuple[str, str]:
 
 def premises_deadlines(session: Session, premises_id: int) -> list[Deadline]:
     """A premises' deadlines, soonest first."""
-    rows = session.scalars(select(Deadline).where(Deadline.premises_id == premises_id))
+    rows = session.scalars(_PREMISES_DEADLINES, {"premises_id": premises_id})
     return sorted(rows, key=_order)
+
+
+# Built once (every premises page reads it): a fresh statement costs more than the lookup.
+_PREMISES_DEADLINES = select(Deadline).where(Deadline.premises_id == bindparam("premises_id"))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from licensing.audit.models import AuditEvent
@@ -228,12 +228,18 @@ def evaluate(
 
 def open_recommendations(session: Session, premises_id: int | None = None) -> list[Recommendation]:
     """Open recommendations, newest first (of one premises, or all)."""
-    query = select(Recommendation).where(Recommendation.status == "open")
     if premises_id is not None:
-        query = query.where(Recommendation.premises_id == premises_id)
-    return list(
-        session.scalars(query.order_by(Recommendation.created_at.desc(), Recommendation.id.desc()))
-    )
+        return list(session.scalars(_OPEN_OF_PREMISES, {"premises_id": premises_id}))
+    return list(session.scalars(_OPEN))
+
+
+_OPEN = (
+    select(Recommendation)
+    .where(Recommendation.status == "open")
+    .order_by(Recommendation.created_at.desc(), Recommendation.id.desc())
+)
+# Built once (every premises page reads it): a fresh statement costs more than the lookup.
+_OPEN_OF_PREMISES = _OPEN.where(Recommendation.premises_id == bindparam("premises_id"))
 
 
 def count_open(session: Session) -> int:

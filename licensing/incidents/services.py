@@ -7,9 +7,21 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, Select, and_, cast, extract, func, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, contains_eager
 
 from licensing.audit.services import append_event
@@ -436,9 +448,10 @@ def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
     )
 
 
-def _after_incident(query: AnySelect, after_incident_id: int | None) -> AnySelect:
+def _after_incident(query: AnySelect, after_incident_id: Any) -> AnySelect:
     """`query` (links, newest first) from below incident `after_incident_id`'s
-    (counted_at, id) on: the keyset page after it."""
+    (counted_at, id) on: the keyset page after it. The id is a value, a bound parameter
+    or None (the first page)."""
     if after_incident_id is None:
         return query
     seen_at = select(Incident.counted_at).where(Incident.id == after_incident_id).scalar_subquery()
@@ -506,6 +519,18 @@ def incident_history_page(
     `linked_incidents_page` reads it, and the next page's cursor or None. Plain values,
     not objects: the page only shows them, and 50 links with their incidents as objects
     cost several times the query."""
+    parameters = {"premises_id": premises_id, "after": after_incident_id, "limit": limit + 1}
+    statement = _incident_history(after_incident_id is not None)
+    lines = [IncidentLine(*row) for row in session.execute(statement, parameters)]
+    next_cursor = lines[limit - 1].incident_id if len(lines) > limit else None
+    return lines[:limit], next_cursor
+
+
+@cache
+def _incident_history(after: bool) -> Select[*tuple[Any, ...]]:
+    """`incident_history_page`'s statement, with bound parameters, built once for the
+    first page and once for the pages after a cursor: every premises page reads it, and
+    building it afresh (and its cache key) costs more than the database does."""
     query = _after_incident(
         select(
             Incident.id,
@@ -519,33 +544,46 @@ def incident_history_page(
         .select_from(PremisesIncidentLink)
         .join(Incident, Incident.id == PremisesIncidentLink.incident_id)
         .where(
-            PremisesIncidentLink.premises_id == premises_id,
+            PremisesIncidentLink.premises_id == bindparam("premises_id"),
             PremisesIncidentLink.status == "confirmed",
         )
         .order_by(
             PremisesIncidentLink.incident_counted_at.desc(),
             PremisesIncidentLink.incident_id.desc(),
         ),
-        after_incident_id,
+        bindparam("after", type_=Integer) if after else None,
     )
-    lines = [IncidentLine(*row) for row in session.execute(query.limit(limit + 1))]
-    next_cursor = lines[limit - 1].incident_id if len(lines) > limit else None
-    return lines[:limit], next_cursor
+    return query.limit(bindparam("limit", type_=Integer))
+
+
+def incidents_by_id(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
+    """The incidents with these ids, by id (the premises page's history entries name
+    them): one statement, none for no ids."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {i.id: i for i in session.scalars(_INCIDENTS_BY_ID, {"ids": wanted})}
+
+
+# Built once (every premises page reads it): a fresh statement costs more than the read.
+_INCIDENTS_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 
 
 def count_links_by_status(session: Session, premises_id: int) -> tuple[int, int]:
     """(confirmed, suggested) links of a premises, in one statement from the index."""
-    status = PremisesIncidentLink.status
-    confirmed, suggested = session.execute(
-        select(
-            func.count().filter(status == "confirmed"),
-            func.count().filter(status == "suggested"),
-        ).where(
-            PremisesIncidentLink.premises_id == premises_id,
-            status.in_(("confirmed", "suggested")),
-        )
-    ).one()
+    confirmed, suggested = session.execute(_COUNT_LINKS, {"premises_id": premises_id}).one()
     return int(confirmed or 0), int(suggested or 0)
+
+
+# Built once, with a bound parameter: every premises page reads it, and a statement built
+# afresh (and its cache key) costs more than the count from the index.
+_COUNT_LINKS = select(
+    func.count().filter(PremisesIncidentLink.status == "confirmed"),
+    func.count().filter(PremisesIncidentLink.status == "suggested"),
+).where(
+    PremisesIncidentLink.premises_id == bindparam("premises_id"),
+    PremisesIncidentLink.status.in_(("confirmed", "suggested")),
+)
 
 
 def confirmed_evidence_since(session: Session, premises_id: int, since: datetime) -> int:

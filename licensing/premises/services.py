@@ -7,21 +7,28 @@ the audit event and commits, or raises a DomainError having changed nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlalchemy import Integer, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import append_event, personal_values_for
+from licensing.auth.matrix import Scope
 from licensing.auth.models import POLICE_ROLES, Role, User
-from licensing.auth.permissions import can_see_premises, premises_visible_to
+from licensing.auth.permissions import (
+    can_see_premises,
+    premises_scope,
+    premises_visibility,
+    premises_visible_to,
+)
 from licensing.db import utcnow
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.premises import workflow
@@ -438,17 +445,26 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def latest_determined_review(session: Session, premises_id: int) -> ReviewApplication | None:
-    """The premises' most recent determined review, if any."""
-    return session.scalar(
-        select(ReviewApplication)
-        .where(
-            ReviewApplication.premises_id == premises_id,
-            ReviewApplication.status == "determined",
-        )
-        .order_by(ReviewApplication.id.desc())
-        .limit(1)
+def open_and_determined_review(
+    session: Session, premises_id: int
+) -> tuple[ReviewApplication | None, ReviewApplication | None]:
+    """The premises' open review application and its most recent determined one (either
+    may be None), in one statement: the premises page shows both. A premises has few
+    review applications in its life, so reading its open and determined ones is small."""
+    found: dict[str, ReviewApplication] = {}
+    for review in session.scalars(_OPEN_AND_DETERMINED, {"premises_id": premises_id}):
+        found.setdefault(review.status, review)  # newest first: the first of each status
+    return found.get("open"), found.get("determined")
+
+
+_OPEN_AND_DETERMINED = (
+    select(ReviewApplication)
+    .where(
+        ReviewApplication.premises_id == bindparam("premises_id"),
+        ReviewApplication.status.in_(("open", "determined")),
     )
+    .order_by(ReviewApplication.id.desc())
+)
 
 
 def _event_effects(
@@ -532,10 +548,15 @@ def _sync_deadlines(session: Session, review: ReviewApplication) -> None:
 
 def get_premises(session: Session, user: User, premises_id: int) -> Premises:
     """A premises the user may see, or NotFound (also when it exists but is hidden)."""
-    premises = session.get(Premises, premises_id)
+    premises = session.scalar(_PREMISES_BY_ID, {"premises_id": premises_id})
     if premises is None or not can_see_premises(user, premises):
         raise NotFound("No such premises")
     return premises
+
+
+# Built once: every premises page starts with it, and `session.get` builds its statement
+# (and works out its cache key) afresh each time, which costs more than the read.
+_PREMISES_BY_ID = select(Premises).where(Premises.id == bindparam("premises_id"))
 
 
 @dataclass(frozen=True)
@@ -547,28 +568,45 @@ class PremisesFilter:
     q: str | None = None
 
 
-def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
-    query = select(Premises).where(premises_visible_to(user))
+def _search_terms(filters: PremisesFilter) -> dict[str, str]:
+    """The values the filters compare premises with, by name: `state`, `authority` (a
+    code), and for `q` the patterns `like` (lower case) and `squashed` (a postcode without
+    spaces). Only the filters given are present."""
+    terms: dict[str, str] = {}
     if filters.state:
-        query = query.where(Premises.state == filters.state)
+        terms["state"] = filters.state
     if filters.authority:
-        query = query.join(LicensingAuthority).where(
-            LicensingAuthority.code == filters.authority.strip().upper()
-        )
+        terms["authority"] = filters.authority.strip().upper()
     if filters.q:
         term = filters.q.replace("\x00", "").strip()
         # A % or _ typed in the search box means itself, not a wildcard.
         escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped.lower()}%"
-        squashed = f"%{escaped.replace(' ', '').upper()}%"
+        terms["like"] = f"%{escaped.lower()}%"
+        terms["squashed"] = f"%{escaped.replace(' ', '').upper()}%"
+    return terms
+
+
+def _filtered_by(visible: Any, terms: Mapping[str, Any]) -> Select[Premises]:
+    """Premises matching `visible` and the `_search_terms`, whose values may be values or
+    bound parameters."""
+    query = select(Premises).where(visible)
+    if "state" in terms:
+        query = query.where(Premises.state == terms["state"])
+    if "authority" in terms:
+        query = query.join(LicensingAuthority).where(LicensingAuthority.code == terms["authority"])
+    if "like" in terms:
         query = query.where(
             or_(
-                func.lower(Premises.name).like(like, escape="\\"),
-                func.lower(Premises.licence_number).like(like, escape="\\"),
-                func.replace(Premises.postcode, " ", "").like(squashed, escape="\\"),
+                func.lower(Premises.name).like(terms["like"], escape="\\"),
+                func.lower(Premises.licence_number).like(terms["like"], escape="\\"),
+                func.replace(Premises.postcode, " ", "").like(terms["squashed"], escape="\\"),
             )
         )
     return query
+
+
+def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
+    return _filtered_by(premises_visible_to(user), _search_terms(filters))
 
 
 def _of_authority(column: Any, label: str) -> Any:
@@ -663,12 +701,31 @@ def premises_after(
 ) -> tuple[list[Row[Any]], int | None]:
     """Keyset page by id for the API: items (PREMISES_SUMMARY rows) and the cursor of the
     next page (or None)."""
-    query = _filtered(user, filters).with_only_columns(*PREMISES_SUMMARY)
-    if after_id is not None:
-        query = query.where(Premises.id > after_id)
-    rows = list(session.execute(query.order_by(Premises.id).limit(limit + 1)).all())
+    terms = _search_terms(filters)
+    statement = _summary_page(premises_scope(user), frozenset(terms), after_id is not None)
+    parameters = {
+        **terms,
+        "viewer_authority_id": user.authority_id,
+        "after_id": after_id,
+        "limit": limit + 1,
+    }
+    rows = list(session.execute(statement, parameters).all())
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+@cache
+def _summary_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Select[Any]:
+    """`premises_after`'s statement for one shape of request (the viewer's grant, which
+    filters, whether after a cursor), with bound parameters, built once per shape: for
+    a list this cheap to run, building the statement and working out its cache key cost
+    more than the database does (a police system polls this)."""
+    visible = premises_visibility(scope, bindparam("viewer_authority_id"))
+    query = _filtered_by(visible, {name: bindparam(name) for name in terms})
+    query = query.with_only_columns(*PREMISES_SUMMARY)
+    if after:
+        query = query.where(Premises.id > bindparam("after_id"))
+    return query.order_by(Premises.id).limit(bindparam("limit", type_=Integer))
 
 
 @dataclass(frozen=True)
@@ -698,41 +755,45 @@ def history(
     """The premises' events, newest first, with actors' names and erasable personal values;
     optionally only those before sequence number `before_seq`, at most `limit` of them
     (a keyset page along ix_audit_events_premises_id_seq)."""
-    query = (
-        select(AuditEvent)
-        .where(AuditEvent.premises_id == premises.id)
-        .order_by(AuditEvent.seq.desc())
-    )
-    if before_seq is not None:
-        query = query.where(AuditEvent.seq < before_seq)
-    if limit is not None:
-        query = query.limit(limit)
-    events = list(session.scalars(query).all())
-    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
-    names = (
-        dict(session.execute(select(User.id, User.name).where(User.id.in_(actor_ids))).all())
-        if actor_ids
-        else {}
-    )
-    personal = personal_values_for(session, [e.id for e in events])
+    parameters = {"premises_id": premises.id, "before_seq": before_seq, "limit": limit}
+    rows = session.execute(_history(before_seq is not None, limit is not None), parameters).all()
+    personal = personal_values_for(session, [event.id for event, _name in rows])
     return [
         HistoryEntry(
-            event=e,
-            actor_name=names.get(e.actor_id, "System") if e.actor_id else "System",
-            personal=personal.get(e.id, {}),
+            event=event,
+            actor_name=name if event.actor_id and name is not None else "System",
+            personal=personal.get(event.id, {}),
         )
-        for e in events
+        for event, name in rows
     ]
+
+
+@cache
+def _history(before: bool, limited: bool) -> Select[AuditEvent, str]:
+    """`history`'s statement (each event with its actor's name), built once per shape:
+    every premises page reads it, and building a statement and working out its cache
+    key cost more than the database takes to answer it."""
+    query = (
+        select(AuditEvent, User.name)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.premises_id == bindparam("premises_id"))
+        .order_by(AuditEvent.seq.desc())
+    )
+    if before:
+        query = query.where(AuditEvent.seq < bindparam("before_seq"))
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
 
 
 def count_history(session: Session, premises: Premises) -> int:
     """How many events the premises' history holds (one COUNT along
     ix_audit_events_premises_id_seq)."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(AuditEvent.premises_id == premises.id)
-        )
-        or 0
-    )
+    return session.scalar(_COUNT_HISTORY, {"premises_id": premises.id}) or 0
+
+
+_COUNT_HISTORY = (
+    select(func.count())
+    .select_from(AuditEvent)
+    .where(AuditEvent.premises_id == bindparam("premises_id"))
+)

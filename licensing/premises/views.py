@@ -33,7 +33,6 @@ from licensing.errors import Conflict, DomainError, Forbidden, NotFound, Validat
 from licensing.incidents import recommendations
 from licensing.incidents import services as incident_services
 from licensing.incidents.charts import weekly_chart
-from licensing.incidents.models import Incident
 from licensing.letters.services import letters_on_premises_page
 from licensing.premises import exports, services, workflow
 from licensing.premises.forms import (
@@ -261,7 +260,7 @@ def _render_detail(
     if retry and retry[0] in forms:
         reopen = retry[0]
         forms[reopen].reason.data = retry[1]
-    determined = services.latest_determined_review(session, premises.id)
+    review, determined = services.open_and_determined_review(session, premises.id)
     # The incident history a page at a time (newest first; a premises may have
     # thousands): `incidents_after` is the last incident of the page before.
     lines, older = incident_services.incident_history_page(
@@ -290,19 +289,14 @@ def _render_detail(
             visits_context=visit_services.premises_visits_context(session, _user(), premises),
             action_plan=plan_services.premises_plan_context(session, _user(), premises),
             letters_context=letters_on_premises_page(session, _user(), premises),
-            incidents_by_id={
-                i.id: i
-                for i in session.scalars(select(Incident).where(Incident.id.in_(incident_ids)))
-            }
-            if incident_ids
-            else {},
+            incidents_by_id=incident_services.incidents_by_id(session, incident_ids),
             forms=forms,
             reopen=reopen,
             rules=workflow.EVENT_RULES,
             history=entries,
             history_total=services.count_history(session, premises),
             officer_names=_officer_names(entries),
-            review=services.open_review(session, premises.id),
+            review=review,
             determined=determined,
             takes_effect=decision_takes_effect(determined) if determined else None,
             problem=problem,

@@ -453,9 +453,9 @@ def warning_needs_evidence(context: GuardContext) -> str | None:
 def review_needs_an_issued_bundle(context: GuardContext) -> str | None:
     """A review application rests on the police evidence bundle: one must have been
     issued for this premises (the application records which version)."""
-    from licensing.evidence.services import latest_issued_bundle  # avoids import cycles
+    from licensing.evidence.services import has_issued_bundle  # avoids import cycles
 
-    if latest_issued_bundle(context.session, context.premises.id) is None:
+    if not has_issued_bundle(context.session, context.premises.id):
         return (
             "A review application needs an issued evidence bundle for this premises: "
             "build one from the premises page and have a supervisor issue it"

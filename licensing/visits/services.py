@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from licensing.audit.models import AuditEvent
@@ -723,6 +723,24 @@ def list_visits(
     return list(items), total
 
 
+# The premises page's two reads of visits, built once: statements built afresh (and their
+# cache keys) cost more than these reads. The page's premises is in the session: each
+# visit takes it from there, not a join.
+_OPEN_VISITS = (
+    select(Visit)
+    .where(Visit.premises_id == bindparam("premises_id"), Visit.status.in_(OPEN_STATUSES))
+    .options(lazyload(Visit.premises))
+    .order_by(Visit.visit_date, Visit.id)
+)
+_RECENT_VISITS = (
+    select(Visit)
+    .where(Visit.premises_id == bindparam("premises_id"), Visit.status == COMPLETED)
+    .options(lazyload(Visit.premises))
+    .order_by(Visit.visited_at.desc(), Visit.id.desc())
+    .limit(RECENT_VISITS)
+)
+
+
 def premises_visits_context(session: Session, user: User, premises: Premises) -> dict[str, Any]:
     """What templates/visits/_premises_visits.html needs for one premises page.
 
@@ -732,24 +750,9 @@ def premises_visits_context(session: Session, user: User, premises: Premises) ->
     if not user.is_police or not can_see_premises(user, premises):
         return {"visible": False}
     today = london_today()
-    # The page's premises is in the session: each visit takes it from there, not a join.
-    open_visits = list(
-        session.scalars(
-            select(Visit)
-            .where(Visit.premises_id == premises.id, Visit.status.in_(OPEN_STATUSES))
-            .options(lazyload(Visit.premises))
-            .order_by(Visit.visit_date, Visit.id)
-        )
-    )
-    recent = list(
-        session.scalars(
-            select(Visit)
-            .where(Visit.premises_id == premises.id, Visit.status == COMPLETED)
-            .options(lazyload(Visit.premises))
-            .order_by(Visit.visited_at.desc(), Visit.id.desc())
-            .limit(RECENT_VISITS)
-        )
-    )
+    of_premises = {"premises_id": premises.id}
+    open_visits = list(session.scalars(_OPEN_VISITS, of_premises))
+    recent = list(session.scalars(_RECENT_VISITS, of_premises))
     return {
         "visible": True,
         "today": today,
