@@ -2,6 +2,13 @@
 
 Plain SQLAlchemy (no Flask extension) so the CLI, the scheduler and the web app share
 one way of opening a session.
+
+Statements built once: the reads every request or every premises page makes are kept as
+module-level statements with bound parameters (or `functools.cache` builders, one
+statement per shape of query) and run with new values. SQLAlchemy builds a fresh
+statement and works out its cache key each time one is written inline, and for a read
+of a few rows that costs more than the database's own work (benchmarks/RESULTS.md,
+eighth session). Elsewhere, statements are written inline where they are used.
 """
 
 from __future__ import annotations

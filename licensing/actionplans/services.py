@@ -748,7 +748,7 @@ def current_plan(
     return session.scalar(statement, {"premises_id": premises_id})
 
 
-# Built once (every premises page reads one): a fresh statement costs more than the read.
+# Built once (see licensing.db): every premises page reads one.
 # One premises: its row comes from the session (or one load), not a join.
 _LATEST_PLAN = (
     select(ActionPlan)
@@ -817,8 +817,7 @@ def agreed_plans(
     return [(premises_id, agreed_on) for premises_id, agreed_on in rows]
 
 
-# Built once (every premises page reads it for one premises, through the assessment): a
-# statement built afresh costs more than the read.
+# Built once (see licensing.db): every premises page reads it, through the assessment.
 _AGREED_PLANS = select(ActionPlan.premises_id, ActionPlan.agreed_on).order_by(
     ActionPlan.agreed_on, ActionPlan.id
 )

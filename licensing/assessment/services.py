@@ -261,9 +261,8 @@ def agreed_action_plans(
 
 @cache
 def _intervention_events(of_premises: bool, from_first: bool) -> Select[*tuple[Any, ...]]:
-    """`find_interventions`' read of the audit trail, with bound parameters, built once
-    per shape: every premises page reads it for one premises, and a statement built
-    afresh (and its cache key) costs more than that read."""
+    """`find_interventions`' read of the audit trail, built once per shape (see
+    licensing.db): every premises page reads it for one premises."""
     query = select(
         AuditEvent.premises_id,
         AuditEvent.event,

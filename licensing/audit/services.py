@@ -185,8 +185,7 @@ def personal_values_for(
     return result
 
 
-# Built once (every history page reads it): a fresh statement's building and cache key
-# cost more than the lookup.
+# Built once (see licensing.db): every history page reads it.
 _PERSONAL_VALUES = select(AuditPersonalValue).where(
     AuditPersonalValue.event_id.in_(bindparam("event_ids", expanding=True))
 )

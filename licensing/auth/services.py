@@ -181,8 +181,7 @@ def signed_in_user(session: Session, user_id: int) -> User | None:
     return user if user is not None and user.active else None
 
 
-# Built once: `session.get` builds its statement (and works out its cache key) afresh
-# each time, which costs more than the read, on every signed-in request.
+# Built once (see licensing.db): every signed-in request reads it (`session.get` builds afresh).
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
@@ -392,8 +391,7 @@ def create_token(
     return issue_token(session, email, label, scopes=scopes, expires_in=expires_in)[1]
 
 
-# Every API call looks its token up: built once, as working out a fresh statement's cache
-# key costs more than the lookup does.
+# Built once (see licensing.db): every API call looks its token up.
 _TOKEN_BY_DIGEST = select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
 
 

@@ -184,7 +184,7 @@ def premises_deadlines(session: Session, premises_id: int) -> list[Deadline]:
     return sorted(rows, key=_order)
 
 
-# Built once (every premises page reads it): a fresh statement costs more than the lookup.
+# Built once (see licensing.db): every premises page reads it.
 _PREMISES_DEADLINES = select(Deadline).where(Deadline.premises_id == bindparam("premises_id"))
 
 

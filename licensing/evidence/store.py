@@ -25,8 +25,9 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from flask import Flask, current_app
 
@@ -78,6 +79,26 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@contextmanager
+def atomic_file(target: Path) -> Iterator[BinaryIO]:
+    """A file to write that appears at `target` only when the block ends without error:
+    written beside it, flushed to disk, made owner-only and renamed into place. On any
+    error the temporary file is removed and `target` is as it was, so a crash or a full
+    disk never leaves a half-written file under a good name."""
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _checked(digest: str) -> str:
     if not _HEX64.fullmatch(digest):
         raise ValueError("not a SHA-256 hex digest")
@@ -102,22 +123,10 @@ class DirectoryStore:
         return self.path_for(digest).exists()
 
     def write(self, digest: str, data: bytes) -> None:
-        """Written to a temporary file and renamed, so a crash never leaves a half-written
-        file under a good name; on an error (such as ENOSPC, the disk full) the temporary
-        file is removed and the OSError raised."""
-        target = self.path_for(digest)
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Written through `atomic_file`; on an error (such as ENOSPC, the disk full)
+        nothing is left under the hash and the OSError is raised."""
+        with atomic_file(self.path_for(digest)) as out:
+            out.write(data)
 
     def read(self, digest: str) -> bytes | None:
         """The stored bytes, or None."""
@@ -164,24 +173,23 @@ class S3Store:
     def _failed(self, error: Exception) -> OSError:
         return OSError(f"evidence bucket {self.bucket}: {error}")
 
-    @staticmethod
-    def _missing(error: Any) -> bool:
-        """Whether a ClientError says the object is not there."""
-        return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
-
-    def has(self, digest: str) -> bool:
-        """Whether an object with this hash is stored (HEAD)."""
+    def _object(self, method: Any, digest: str) -> Any | None:
+        """The bucket's answer to `method` (head_object, get_object) for the object with
+        this hash, or None when there is no such object; OSError for any other failure."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self.key_for(digest))
+            return method(Bucket=self.bucket, Key=self.key_for(digest))
         except ClientError as error:
-            if self._missing(error):
-                return False
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
             raise self._failed(error) from error
         except BotoCoreError as error:
             raise self._failed(error) from error
-        return True
+
+    def has(self, digest: str) -> bool:
+        """Whether an object with this hash is stored (HEAD)."""
+        return self._object(self.client.head_object, digest) is not None
 
     def write(self, digest: str, data: bytes) -> None:
         """One PUT, with the content's SHA-256 for the store to check on arrival: the
@@ -204,14 +212,12 @@ class S3Store:
         """The stored bytes, or None; OSError when the bucket cannot be read."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        response = self._object(self.client.get_object, digest)
+        if response is None:
+            return None
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key_for(digest))
             data: bytes = response["Body"].read()
-        except ClientError as error:
-            if self._missing(error):
-                return None
-            raise self._failed(error) from error
-        except BotoCoreError as error:
+        except (BotoCoreError, ClientError) as error:  # the connection lost mid-body
             raise self._failed(error) from error
         return data
 

@@ -238,7 +238,7 @@ _OPEN = (
     .where(Recommendation.status == "open")
     .order_by(Recommendation.created_at.desc(), Recommendation.id.desc())
 )
-# Built once (every premises page reads it): a fresh statement costs more than the lookup.
+# Built once (see licensing.db): every premises page reads it.
 _OPEN_OF_PREMISES = _OPEN.where(Recommendation.premises_id == bindparam("premises_id"))
 
 

@@ -528,9 +528,8 @@ def incident_history_page(
 
 @cache
 def _incident_history(after: bool) -> Select[*tuple[Any, ...]]:
-    """`incident_history_page`'s statement, with bound parameters, built once for the
-    first page and once for the pages after a cursor: every premises page reads it, and
-    building it afresh (and its cache key) costs more than the database does."""
+    """`incident_history_page`'s statement, built once (see licensing.db) for the first
+    page and once for the pages after a cursor: every premises page reads it."""
     query = _after_incident(
         select(
             Incident.id,
@@ -565,7 +564,7 @@ def incidents_by_id(session: Session, ids: Iterable[int]) -> dict[int, Incident]
     return {i.id: i for i in session.scalars(_INCIDENTS_BY_ID, {"ids": wanted})}
 
 
-# Built once (every premises page reads it): a fresh statement costs more than the read.
+# Built once (see licensing.db): every premises page reads it.
 _INCIDENTS_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -575,8 +574,7 @@ def count_links_by_status(session: Session, premises_id: int) -> tuple[int, int]
     return int(confirmed or 0), int(suggested or 0)
 
 
-# Built once, with a bound parameter: every premises page reads it, and a statement built
-# afresh (and its cache key) costs more than the count from the index.
+# Built once (see licensing.db): every premises page reads it.
 _COUNT_LINKS = select(
     func.count().filter(PremisesIncidentLink.status == "confirmed"),
     func.count().filter(PremisesIncidentLink.status == "suggested"),

@@ -721,7 +721,7 @@ def premises_letters(session: Session, premises_id: int) -> list[Letter]:
     return list(session.scalars(_PREMISES_LETTERS, {"premises_id": premises_id}))
 
 
-# Built once (every premises page reads it): a fresh statement costs more than the read.
+# Built once (see licensing.db): every premises page reads it.
 _PREMISES_LETTERS = (
     select(Letter)
     .where(Letter.premises_id == bindparam("premises_id"))

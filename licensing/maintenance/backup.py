@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from licensing.audit.services import VerifyResult, verify_chains
 from licensing.db import utcnow
-from licensing.evidence.store import Backend, DirectoryStore
+from licensing.evidence.store import Backend, DirectoryStore, atomic_file
 
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite3"
@@ -141,19 +141,10 @@ def _evidence_files(directory: Path) -> Iterator[Path]:
 def _copy_checked(source: Path, target: Path) -> bool:
     """Copy a file, hashing it on the way; True when it matches its name (its hash)."""
     digest = hashlib.sha256()
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-    try:
-        with source.open("rb") as src, os.fdopen(handle, "wb") as out:
-            while chunk := src.read(1024 * 1024):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with source.open("rb") as src, atomic_file(target) as out:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
     return digest.hexdigest() == source.name
 
 

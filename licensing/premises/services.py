@@ -554,8 +554,7 @@ def get_premises(session: Session, user: User, premises_id: int) -> Premises:
     return premises
 
 
-# Built once: every premises page starts with it, and `session.get` builds its statement
-# (and works out its cache key) afresh each time, which costs more than the read.
+# Built once (see licensing.db): every premises page starts with it (`session.get` builds afresh).
 _PREMISES_BY_ID = select(Premises).where(Premises.id == bindparam("premises_id"))
 
 
@@ -717,9 +716,8 @@ def premises_after(
 @cache
 def _summary_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Select[Any]:
     """`premises_after`'s statement for one shape of request (the viewer's grant, which
-    filters, whether after a cursor), with bound parameters, built once per shape: for
-    a list this cheap to run, building the statement and working out its cache key cost
-    more than the database does (a police system polls this)."""
+    filters, whether after a cursor), built once per shape (see licensing.db): police
+    systems poll this list."""
     visible = premises_visibility(scope, bindparam("viewer_authority_id"))
     query = _filtered_by(visible, {name: bindparam(name) for name in terms})
     query = query.with_only_columns(*PREMISES_SUMMARY)
@@ -761,7 +759,7 @@ def history(
     return [
         HistoryEntry(
             event=event,
-            actor_name=name if event.actor_id and name is not None else "System",
+            actor_name=name if name is not None else "System",
             personal=personal.get(event.id, {}),
         )
         for event, name in rows
@@ -770,9 +768,8 @@ def history(
 
 @cache
 def _history(before: bool, limited: bool) -> Select[AuditEvent, str]:
-    """`history`'s statement (each event with its actor's name), built once per shape:
-    every premises page reads it, and building a statement and working out its cache
-    key cost more than the database takes to answer it."""
+    """`history`'s statement (each event with its actor's name), built once per shape
+    (see licensing.db): every premises page reads it."""
     query = (
         select(AuditEvent, User.name)
         .outerjoin(User, User.id == AuditEvent.actor_id)

@@ -723,9 +723,8 @@ def list_visits(
     return list(items), total
 
 
-# The premises page's two reads of visits, built once: statements built afresh (and their
-# cache keys) cost more than these reads. The page's premises is in the session: each
-# visit takes it from there, not a join.
+# The premises page's two reads of visits, built once (see licensing.db). The page's
+# premises is in the session: each visit takes it from there, not a join.
 _OPEN_VISITS = (
     select(Visit)
     .where(Visit.premises_id == bindparam("premises_id"), Visit.status.in_(OPEN_STATUSES))
