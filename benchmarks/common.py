@@ -219,18 +219,39 @@ class SqlCapture:
             self.active = False
 
 
+# A result's public fetches (where Core rows are built from the cursor's).
+FETCHES = (
+    "all",
+    "fetchall",
+    "fetchone",
+    "fetchmany",
+    "first",
+    "one",
+    "one_or_none",
+    "scalar",
+    "scalar_one",
+    "scalar_one_or_none",
+    "partitions",
+    "__iter__",
+    "__next__",
+)
+
+
 class OrmTimer:
     """Times the work done inside SQLAlchemy's ORM while `active`: each statement a
     Session runs (`Session._execute_internal`, behind `execute`, `scalars`, `scalar`,
     `get`, lazy loads and eager loads: compiling or fetching the cached statement, the
-    cursor, setting up the result) and each
-    chunk of rows the ORM builds from a cursor (`loading.instances`: turning rows into
-    objects or tuples, the identity map, eager loads). Calls nested in one another are
-    counted once. What it leaves out is the app's own Python around those calls (forms,
-    charts, authorisation) and the web framework: the ORM's overhead over bare SQL is
-    what is inside.
+    cursor, setting up the result), each chunk of rows the ORM builds from a cursor
+    (`loading.instances`: turning rows into objects or tuples, the identity map, eager
+    loads), and each fetch from a result (`all`, `one`, `first`, `scalar`, iterating...,
+    on `Result`, `ScalarResult` and `MappingResult`): a statement of plain table columns
+    run through the Session comes back as Core rows, built as they are fetched, after
+    `_execute_internal` has returned. Calls nested in one another are counted once. What
+    it leaves out is the app's own Python around those calls (forms, charts,
+    authorisation) and the web framework: SQLAlchemy's overhead over bare SQL is what is
+    inside.
 
-    Installs itself by wrapping those two functions, for the life of the process (a
+    Installs itself by wrapping those functions, for the life of the process (a
     benchmark process) or until `uninstall()`."""
 
     def __init__(self) -> None:
@@ -280,12 +301,52 @@ class OrmTimer:
 
         Session._execute_internal = execute  # type: ignore[method-assign]
         loading.instances = instances
+        fetches = self._time_fetches()
 
         def uninstall() -> None:
             Session._execute_internal = original_execute  # type: ignore[method-assign]
             loading.instances = original_instances
+            for cls, name, original in fetches:
+                setattr(cls, name, original)
 
         self.uninstall = uninstall
+
+    def _time_fetches(self) -> list[tuple[type, str, Any]]:
+        """Wrap every public fetch of the result classes; (class, name, original) each."""
+        from sqlalchemy.engine.result import MappingResult, Result, ScalarResult
+
+        timer = self
+        wrapped: list[tuple[type, str, Any]] = []
+
+        def timed_iterator(source: Iterator[Any]) -> Iterator[Any]:
+            while True:
+                timer._enter()
+                try:
+                    item = next(source)
+                except StopIteration:
+                    return
+                finally:
+                    timer._leave()
+                yield item
+
+        def timed(original: Any, returns_iterator: bool) -> Any:
+            def fetch(result: Any, *args: Any, **kwargs: Any) -> Any:
+                timer._enter()
+                try:
+                    value = original(result, *args, **kwargs)
+                finally:
+                    timer._leave()
+                return timed_iterator(value) if returns_iterator else value
+
+            return fetch
+
+        for cls in (Result, ScalarResult, MappingResult):
+            for name in FETCHES:
+                original = cls.__dict__.get(name)
+                if original is not None:
+                    setattr(cls, name, timed(original, name in ("__iter__", "partitions")))
+                    wrapped.append((cls, name, original))
+        return wrapped
 
     @property
     def inside(self) -> bool:

@@ -12,9 +12,11 @@ token for the demo officer with `issue_token`.
 1. In-process, through the Flask test client signed in as the demo officer, for each
    page: the SQL statements it issues (captured with `before_cursor_execute`), the time
    its data takes through the ORM (`common.OrmTimer`: inside `Session._execute_internal`,
-   which every query, `get`, lazy load and eager load goes through, and inside the ORM's
-   building of objects and rows from the cursor, wherever in the request that happens,
-   the user's load and SQL run while rendering included), and the same captured reads
+   which every query, `get`, lazy load and eager load goes through, inside the ORM's
+   building of objects and rows from the cursor, and inside every fetch from a result,
+   where the Core rows of a table-column statement are built; wherever in the request
+   that happens, the user's load and SQL run while rendering included), and the same
+   captured reads
    replayed through the same DBAPI driver (sqlite3 or psycopg) with fetchall: the bare
    figure. Target: ORM within 2x of bare. The whole request less template rendering
    (which adds the web framework, sign-in checks, forms and charts) is given beside it.
@@ -542,7 +544,8 @@ def main() -> None:
                 f" {figures.outside_statements} outside the ORM; {figures.reads} reads"
                 f" replayed bare through {'sqlite3' if kind == 'sqlite' else 'psycopg'});"
                 f" {figures.sql_ms:.1f} ms of it inside the driver's cursor; the figure is"
-                " the time inside the ORM (Session.execute and building objects from rows);"
+                " the time inside SQLAlchemy (Session.execute, and building objects or"
+                " rows from the cursor's as they are fetched);"
                 f" the whole request less template rendering"
                 f"{'' if not page.api else ' (none: JSON)'} is {figures.data_ms:.1f} ms"
                 f" ({whole:.2f}x bare) of {figures.request_ms:.1f} ms; median of {figures.runs}",

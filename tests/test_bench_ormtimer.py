@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Integer, String, create_engine, select
+from sqlalchemy.engine import Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from benchmarks.common import OrmTimer
@@ -78,10 +79,30 @@ def test_rows_built_while_iterating_count_and_nothing_counts_when_not_timing(tim
     assert timer.seconds == timed  # not timing: unchanged
 
 
+def test_core_rows_count_when_they_are_fetched_after_the_statement_ran(timer, session):
+    # Plain table columns: the Session runs a Core statement, whose rows are built from
+    # the cursor's only when fetched, after the Session's execute has returned.
+    names = _Thing.__table__.c.name
+    for fetch in (
+        lambda result: result.all(),
+        lambda result: list(result),
+        lambda result: result.scalars().all(),
+        lambda result: result.mappings().all(),
+        lambda result: [result.fetchone() for _ in range(2000)],
+    ):
+        result = session.execute(select(names).order_by(names))  # executed untimed
+        assert timer.seconds == 0
+        with timer.timing():
+            rows = fetch(result)
+        assert len(rows) == 2000 and timer.seconds > 0
+        timer.seconds = 0.0
+
+
 def test_uninstall_puts_the_orm_back(session):
     original = Session._execute_internal
+    original_all = Result.all
     timer = OrmTimer()
-    assert Session._execute_internal is not original
+    assert Session._execute_internal is not original and Result.all is not original_all
     timer.uninstall()
-    assert Session._execute_internal is original
+    assert Session._execute_internal is original and Result.all is original_all
     assert len(session.scalars(select(_Thing)).all()) == 2000

@@ -27,6 +27,7 @@ from licensing.incidents.models import (
     Recommendation,
 )
 from licensing.premises.models import Premises
+from licensing.templating import format_london
 from tests.conftest import csrf_from, sign_in
 
 LAT, LON = 53.404, -2.979  # where the premises with coordinates stands
@@ -961,3 +962,34 @@ def test_the_chart_table_escapes_category_names_and_lists_only_active_weeks() ->
         ["23 Mar 2026", "1", "4"],
         ["6 Apr 2026", "2", "0"],
     ]
+
+
+def test_premises_history_names_each_linked_incident_exact_or_month_only(
+    client: FlaskClient, session: Any, world: dict[str, Any], corner: Premises
+) -> None:
+    when = datetime(2026, 7, 4, 22, 15, tzinfo=UTC)
+    exact = services.record_incident(
+        session,
+        world["officer"],
+        {
+            "category": "Violence and sexual offences",
+            "occurred_at": when.isoformat(),
+            "location": "Beer garden",
+        },
+        premises=corner,
+    ).incident
+    month_only = services.record_incident(
+        session,
+        world["officer"],
+        {"category": "Drugs", "occurred_at": when.isoformat(), "location": ""},
+        premises=corner,
+    ).incident
+    month_only.occurred_at, month_only.month = None, "2026-06"  # as data.police.uk gives it
+    session.commit()
+
+    sign_in(client, world["officer"])
+    body = text(client.get(f"/premises/{corner.id}"))
+    assert f"Violence and sexual offences, {format_london(when)}, Beer garden</a>" in body
+    assert f'href="/incidents/{exact.id}"' in body
+    assert "Drugs, 2026-06</a>" in body
+    assert f'href="/incidents/{month_only.id}"' in body

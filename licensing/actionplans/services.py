@@ -818,11 +818,10 @@ def agreed_plans(
 
 
 # Built once (see licensing.db): every premises page reads it, through the assessment.
-_AGREED_PLANS = select(ActionPlan.premises_id, ActionPlan.agreed_on).order_by(
-    ActionPlan.agreed_on, ActionPlan.id
-)
+_PLANS = ActionPlan.__table__.c  # table columns: Core rows
+_AGREED_PLANS = select(_PLANS.premises_id, _PLANS.agreed_on).order_by(_PLANS.agreed_on, _PLANS.id)
 _AGREED_PLANS_OF = _AGREED_PLANS.where(
-    ActionPlan.premises_id.in_(bindparam("premises_ids", expanding=True))
+    _PLANS.premises_id.in_(bindparam("premises_ids", expanding=True))
 )
 
 

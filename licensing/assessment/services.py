@@ -262,24 +262,26 @@ def agreed_action_plans(
 @cache
 def _intervention_events(of_premises: bool, from_first: bool) -> Select[*tuple[Any, ...]]:
     """`find_interventions`' read of the audit trail, built once per shape (see
-    licensing.db): every premises page reads it for one premises."""
+    licensing.db): every premises page reads it for one premises. Of table columns: Core
+    rows."""
+    events = AuditEvent.__table__.c
     query = select(
-        AuditEvent.premises_id,
-        AuditEvent.event,
-        AuditEvent.occurred_at,
-        AuditEvent.payload,
-        AuditEvent.seq,
-        AuditEvent.to_state,
+        events.premises_id,
+        events.event,
+        events.occurred_at,
+        events.payload,
+        events.seq,
+        events.to_state,
     ).where(
-        AuditEvent.event.in_(("warn", "record_determination")),
-        AuditEvent.premises_id.is_not(None),
+        events.event.in_(("warn", "record_determination")),
+        events.premises_id.is_not(None),
     )
     if of_premises:
-        query = query.where(AuditEvent.premises_id.in_(bindparam("premises_ids", expanding=True)))
+        query = query.where(events.premises_id.in_(bindparam("premises_ids", expanding=True)))
     if from_first:
         # A decision is never recorded before it is made, so nothing on or after `first`
         # was recorded before it.
-        query = query.where(AuditEvent.occurred_at >= bindparam("from_at"))
+        query = query.where(events.occurred_at >= bindparam("from_at"))
     return query
 
 
@@ -420,7 +422,8 @@ class WindowCounts:
         counts: dict[tuple[datetime, datetime], int] = {}
         for at in range(0, len(wanted), WINDOWS_PER_STATEMENT):
             chunk = wanted[at : at + WINDOWS_PER_STATEMENT]
-            counted_at = PremisesIncidentLink.incident_counted_at
+            links = PremisesIncidentLink.__table__.c  # table columns: a Core row
+            counted_at = links.incident_counted_at
             columns = [
                 func.coalesce(
                     func.sum(case(((counted_at >= start) & (counted_at < end), 1), else_=0)),
@@ -432,11 +435,9 @@ class WindowCounts:
             # in that span are read, from the links' index alone (each link carries its
             # incident's counted_at: ix_premises_incident_links_premises_status_counted).
             row = session.execute(
-                select(*columns)
-                .select_from(PremisesIncidentLink)
-                .where(
-                    PremisesIncidentLink.premises_id == premises_id,
-                    PremisesIncidentLink.status == "confirmed",
+                select(*columns).where(
+                    links.premises_id == premises_id,
+                    links.status == "confirmed",
                     counted_at >= min(start for start, _ in chunk),
                     counted_at < max(end for _, end in chunk),
                 )

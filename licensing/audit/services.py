@@ -180,12 +180,13 @@ def personal_values_for(
     result: dict[int, dict[str, tuple[str | None, str | None]]] = {}
     if not event_ids:
         return result
-    for value in session.scalars(_PERSONAL_VALUES, {"event_ids": event_ids}):
-        result.setdefault(value.event_id, {})[value.field] = (value.old_value, value.new_value)
+    for event_id, field, old, new in session.execute(_PERSONAL_VALUES, {"event_ids": event_ids}):
+        result.setdefault(event_id, {})[field] = (old, new)
     return result
 
 
-# Built once (see licensing.db): every history page reads it.
-_PERSONAL_VALUES = select(AuditPersonalValue).where(
-    AuditPersonalValue.event_id.in_(bindparam("event_ids", expanding=True))
-)
+# Built once (see licensing.db), of table columns (Core rows): every history page reads it.
+_PERSONAL = AuditPersonalValue.__table__.c
+_PERSONAL_VALUES = select(
+    _PERSONAL.event_id, _PERSONAL.field, _PERSONAL.old_value, _PERSONAL.new_value
+).where(_PERSONAL.event_id.in_(bindparam("event_ids", expanding=True)))

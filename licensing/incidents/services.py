@@ -18,7 +18,6 @@ from sqlalchemy import (
     cast,
     extract,
     func,
-    literal,
     or_,
     select,
 )
@@ -454,11 +453,13 @@ def _after_incident(query: AnySelect, after_incident_id: Any) -> AnySelect:
     or None (the first page)."""
     if after_incident_id is None:
         return query
-    seen_at = select(Incident.counted_at).where(Incident.id == after_incident_id).scalar_subquery()
-    counted_at, incident_id = (
-        PremisesIncidentLink.incident_counted_at,
-        PremisesIncidentLink.incident_id,
+    # Table columns, which keep a Core statement Core (see _incident_history); an ORM
+    # statement takes them as they are.
+    incidents, links = Incident.__table__.c, PremisesIncidentLink.__table__.c
+    seen_at = (
+        select(incidents.counted_at).where(incidents.id == after_incident_id).scalar_subquery()
     )
+    counted_at, incident_id = links.incident_counted_at, links.incident_id
     return query.where(
         or_(
             counted_at < seen_at,
@@ -529,43 +530,63 @@ def incident_history_page(
 @cache
 def _incident_history(after: bool) -> Select[*tuple[Any, ...]]:
     """`incident_history_page`'s statement, built once (see licensing.db) for the first
-    page and once for the pages after a cursor: every premises page reads it."""
+    page and once for the pages after a cursor: every premises page reads it. Of plain
+    table columns, so its rows come back as Core rows (cheaper to build than the ORM's)."""
+    links, incidents = PremisesIncidentLink.__table__, Incident.__table__
     query = _after_incident(
         select(
-            Incident.id,
-            Incident.occurred_at,
-            Incident.month,
-            Incident.category,
-            Incident.location_text,
-            PremisesIncidentLink.method,
-            PremisesIncidentLink.distance_m,
+            incidents.c.id,
+            incidents.c.occurred_at,
+            incidents.c.month,
+            incidents.c.category,
+            incidents.c.location_text,
+            links.c.method,
+            links.c.distance_m,
         )
-        .select_from(PremisesIncidentLink)
-        .join(Incident, Incident.id == PremisesIncidentLink.incident_id)
-        .where(
-            PremisesIncidentLink.premises_id == bindparam("premises_id"),
-            PremisesIncidentLink.status == "confirmed",
-        )
-        .order_by(
-            PremisesIncidentLink.incident_counted_at.desc(),
-            PremisesIncidentLink.incident_id.desc(),
-        ),
+        .select_from(links)
+        .join(incidents, incidents.c.id == links.c.incident_id)
+        .where(links.c.premises_id == bindparam("premises_id"), links.c.status == "confirmed")
+        .order_by(links.c.incident_counted_at.desc(), links.c.incident_id.desc()),
         bindparam("after", type_=Integer) if after else None,
     )
     return query.limit(bindparam("limit", type_=Integer))
 
 
-def incidents_by_id(session: Session, ids: Iterable[int]) -> dict[int, Incident]:
-    """The incidents with these ids, by id (the premises page's history entries name
-    them): one statement, none for no ids."""
+@dataclass(frozen=True)
+class IncidentMention:
+    """An incident as a history entry names it: what the timeline shows of it."""
+
+    id: int
+    category: str
+    occurred_at: datetime | None
+    month: str | None
+    location_text: str
+
+    @property
+    def approximate(self) -> bool:
+        """True when only the month is known."""
+        return self.occurred_at is None
+
+
+def incidents_by_id(session: Session, ids: Iterable[int]) -> dict[int, IncidentMention]:
+    """The incidents with these ids, by id, as history entries name them (the premises
+    page's and the timeline's): one statement, none for no ids."""
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    return {i.id: i for i in session.scalars(_INCIDENTS_BY_ID, {"ids": wanted})}
+    rows = session.execute(_INCIDENTS_BY_ID, {"ids": wanted})
+    return {row.id: IncidentMention(*row) for row in rows}
 
 
-# Built once (see licensing.db): every premises page reads it.
-_INCIDENTS_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids", expanding=True)))
+# Built once (see licensing.db): every premises page reads it. Table columns: Core rows.
+_INCIDENT = Incident.__table__.c
+_INCIDENTS_BY_ID = select(
+    _INCIDENT.id,
+    _INCIDENT.category,
+    _INCIDENT.occurred_at,
+    _INCIDENT.month,
+    _INCIDENT.location_text,
+).where(_INCIDENT.id.in_(bindparam("ids", expanding=True)))
 
 
 def count_links_by_status(session: Session, premises_id: int) -> tuple[int, int]:
@@ -574,13 +595,14 @@ def count_links_by_status(session: Session, premises_id: int) -> tuple[int, int]
     return int(confirmed or 0), int(suggested or 0)
 
 
-# Built once (see licensing.db): every premises page reads it.
+# Built once (see licensing.db), of table columns (a Core row): every premises page reads it.
+_LINK_STATUS = PremisesIncidentLink.__table__.c.status
 _COUNT_LINKS = select(
-    func.count().filter(PremisesIncidentLink.status == "confirmed"),
-    func.count().filter(PremisesIncidentLink.status == "suggested"),
+    func.count().filter(_LINK_STATUS == "confirmed"),
+    func.count().filter(_LINK_STATUS == "suggested"),
 ).where(
-    PremisesIncidentLink.premises_id == bindparam("premises_id"),
-    PremisesIncidentLink.status.in_(("confirmed", "suggested")),
+    PremisesIncidentLink.__table__.c.premises_id == bindparam("premises_id"),
+    _LINK_STATUS.in_(("confirmed", "suggested")),
 )
 
 
@@ -721,33 +743,14 @@ def weekly_counts(
         hour=0, minute=0, second=0, microsecond=0
     )
     starts = [monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
-    # The links in the window come from the links' index alone (each carries its
-    # incident's counted_at); the category is then looked up for those links only, by
-    # a per-link subquery, so neither database can choose to read every incident
-    # (PostgreSQL hash-joined all of them when a premises' window held many links).
-    counted_at = PremisesIncidentLink.incident_counted_at
-    category = (
-        select(Incident.category)
-        .where(Incident.id == PremisesIncidentLink.incident_id)
-        .scalar_subquery()
-    )
-    in_window = (
-        select(
-            category.label("category"),
-            _week_number(session, counted_at, starts[0]).label("week"),
-        )
-        .where(
-            PremisesIncidentLink.premises_id == premises_id,
-            PremisesIncidentLink.status == "confirmed",
-            counted_at >= starts[0],
-            counted_at < monday + timedelta(weeks=1),
-        )
-        .subquery()
-    )
     rows = session.execute(
-        select(in_window.c.category, in_window.c.week, func.count()).group_by(
-            in_window.c.category, in_window.c.week
-        )
+        _weekly_counts(session.get_bind().dialect.name),
+        {
+            "premises_id": premises_id,
+            "window_start": starts[0],
+            "window_end": monday + timedelta(weeks=1),
+            "first_day": starts[0].date().isoformat(),
+        },
     ).all()
     series: dict[str, list[int]] = {}
     for category, index, count in rows:
@@ -756,19 +759,49 @@ def weekly_counts(
     return starts, dict(sorted(series.items()))
 
 
-def _week_number(session: Session, column: Any, start: datetime) -> Any:
-    """Whole weeks from `start` (a midnight) to a stored UTC timestamp, in SQL.
+@cache
+def _weekly_counts(dialect: str) -> Select[Any]:
+    """`weekly_counts`' statement for one database, built once (see licensing.db), of
+    plain table columns: its hundreds of (category, week, count) rows come back as Core
+    rows, which cost a fraction of what the ORM's rows do to build."""
+    links, incidents = PremisesIncidentLink.__table__, Incident.__table__
+    # The links in the window come from the links' index alone (each carries its
+    # incident's counted_at); the category is then looked up for those links only, by
+    # a per-link subquery, so neither database can choose to read every incident
+    # (PostgreSQL hash-joined all of them when a premises' window held many links).
+    counted_at = links.c.incident_counted_at
+    category = (
+        select(incidents.c.category).where(incidents.c.id == links.c.incident_id).scalar_subquery()
+    )
+    in_window = (
+        select(category.label("category"), _week_number(dialect, counted_at).label("week"))
+        .where(
+            links.c.premises_id == bindparam("premises_id"),
+            links.c.status == "confirmed",
+            counted_at >= bindparam("window_start"),
+            counted_at < bindparam("window_end"),
+        )
+        .subquery()
+    )
+    return select(in_window.c.category, in_window.c.week, func.count()).group_by(
+        in_window.c.category, in_window.c.week
+    )
+
+
+def _week_number(dialect: str, column: Any) -> Any:
+    """Whole weeks from the window's start (a midnight: the `window_start` parameter, and
+    on SQLite its date as text, `first_day`) to a stored UTC timestamp, in SQL.
 
     SQLite counts whole days from the stored text's date part: its date functions keep
     milliseconds only and round, which would move 23:59:59.9999 into the next day.
     PostgreSQL's interval arithmetic keeps microseconds."""
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect == "sqlite":
         days = cast(
-            func.julianday(func.substr(column, 1, 10)) - func.julianday(start.date().isoformat()),
+            func.julianday(func.substr(column, 1, 10)) - func.julianday(bindparam("first_day")),
             Integer,
         )
         return days // 7
-    origin = literal(start, UTCDateTime())
+    origin = bindparam("window_start", type_=UTCDateTime())
     return cast(func.floor(extract("epoch", column - origin) / 604800), Integer)
 
 

@@ -34,6 +34,7 @@ from licensing.csvfiles import write_csv
 from licensing.db import MAX_ROW_ID
 from licensing.errors import DomainError, Refused, ValidationFailed
 from licensing.incidents.models import CATEGORIES, SOURCES, Incident, PremisesIncidentLink
+from licensing.incidents.services import IncidentMention, incidents_by_id
 from licensing.premises import services
 from licensing.premises.models import LicensingAuthority, Premises
 from licensing.timeutil import LONDON, london_today, to_london
@@ -486,13 +487,16 @@ def premises_timeline(session: Session, user: User, premises: Premises) -> list[
     return sorted(entries, key=lambda e: (e.moment, _KIND_ORDER[e.kind], e.ident))
 
 
-def incidents_named_in(session: Session, entries: Iterable[TimelineEntry]) -> dict[int, Incident]:
+def incidents_named_in(
+    session: Session, entries: Iterable[TimelineEntry]
+) -> dict[int, IncidentMention]:
     """The incidents that audit events on the timeline refer to, by id."""
-    ids = {
-        entry.history.payload["incident_id"]
-        for entry in entries
-        if entry.history is not None and isinstance(entry.history.payload.get("incident_id"), int)
-    }
-    if not ids:
-        return {}
-    return {i.id: i for i in session.scalars(select(Incident).where(Incident.id.in_(ids)))}
+    return incidents_by_id(
+        session,
+        (
+            entry.history.payload["incident_id"]
+            for entry in entries
+            if entry.history is not None
+            and isinstance(entry.history.payload.get("incident_id"), int)
+        ),
+    )

@@ -728,9 +728,11 @@ def _summary_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Se
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One event of a premises' history, with who did it and any personal values."""
+    """One event of a premises' history, with who did it and any personal values.
+    `event` is the audit event's row: each column of audit_events by its name, as on
+    AuditEvent (read for display only, so not built into an object)."""
 
-    event: AuditEvent
+    event: Row[Any]
     actor_name: str
     personal: dict[str, tuple[str | None, str | None]]
 
@@ -755,29 +757,31 @@ def history(
     (a keyset page along ix_audit_events_premises_id_seq)."""
     parameters = {"premises_id": premises.id, "before_seq": before_seq, "limit": limit}
     rows = session.execute(_history(before_seq is not None, limit is not None), parameters).all()
-    personal = personal_values_for(session, [event.id for event, _name in rows])
+    personal = personal_values_for(session, [row.id for row in rows])
     return [
         HistoryEntry(
-            event=event,
-            actor_name=name if name is not None else "System",
-            personal=personal.get(event.id, {}),
+            event=row,
+            actor_name=row.actor_name if row.actor_name is not None else "System",
+            personal=personal.get(row.id, {}),
         )
-        for event, name in rows
+        for row in rows
     ]
 
 
 @cache
-def _history(before: bool, limited: bool) -> Select[AuditEvent, str]:
-    """`history`'s statement (each event with its actor's name), built once per shape
-    (see licensing.db): every premises page reads it."""
+def _history(before: bool, limited: bool) -> Select[*tuple[Any, ...]]:
+    """`history`'s statement (each event's columns with its actor's name), built once
+    per shape (see licensing.db): every premises page reads it. Of table columns, so
+    its rows come back as Core rows (cheaper to build than objects)."""
+    events, users = AuditEvent.__table__, User.__table__
     query = (
-        select(AuditEvent, User.name)
-        .outerjoin(User, User.id == AuditEvent.actor_id)
-        .where(AuditEvent.premises_id == bindparam("premises_id"))
-        .order_by(AuditEvent.seq.desc())
+        select(*events.c, users.c.name.label("actor_name"))
+        .outerjoin(users, users.c.id == events.c.actor_id)
+        .where(events.c.premises_id == bindparam("premises_id"))
+        .order_by(events.c.seq.desc())
     )
     if before:
-        query = query.where(AuditEvent.seq < bindparam("before_seq"))
+        query = query.where(events.c.seq < bindparam("before_seq"))
     if limited:
         query = query.limit(bindparam("limit", type_=Integer))
     return query
@@ -789,8 +793,6 @@ def count_history(session: Session, premises: Premises) -> int:
     return session.scalar(_COUNT_HISTORY, {"premises_id": premises.id}) or 0
 
 
-_COUNT_HISTORY = (
-    select(func.count())
-    .select_from(AuditEvent)
-    .where(AuditEvent.premises_id == bindparam("premises_id"))
+_COUNT_HISTORY = select(func.count()).where(  # table columns: a Core row
+    AuditEvent.__table__.c.premises_id == bindparam("premises_id")
 )
