@@ -247,39 +247,51 @@ def measure_in_process(
                 in_render,
             )
 
-        one()  # warm-up: caches, first connection
-        totals, datas, orms, sqls = [], [], [], []
-        statements: list[Any] = []
+        # Warm-up (caches, first connection); its statements are the ones replayed bare.
+        statements = one()[4]
+        reads = [s for s in statements if is_read(s)]
+        # In a transaction, as each request's statements are (on PostgreSQL the first
+        # statement pays for the BEGIN in both), ended untimed, as the request's is after
+        # its data.
+        connection = bare_connection(url, autocommit=False)
+        totals, datas, orms, sqls, bares = [], [], [], [], []
         in_render = 0
-        # At most `runs`, and no more than `budget` seconds' worth (at least 3): a slow
-        # page is slow enough to measure in a few.
+
+        def bare() -> float:
+            # Back to back: once to warm the processor's caches for the driver after the
+            # request, then timed, as the bare figure has always been measured.
+            replay(connection, reads)
+            connection.rollback()
+            started = time.perf_counter()
+            replay(connection, reads)
+            seconds = time.perf_counter() - started
+            connection.rollback()
+            return seconds * 1000
+
+        # Each request is followed at once by its bare replay, so that both halves of the
+        # ratio are sampled at the same moments: a shared machine's speed drifts by tens
+        # of per cent within a minute, which measuring all of one and then all of the
+        # other turned into the ratio. At most `runs`, and no more than `budget` seconds'
+        # worth (at least 3): a slow page is slow enough to measure in a few.
         started = time.perf_counter()
-        while len(totals) < runs and (len(totals) < 3 or time.perf_counter() - started < budget):
-            total, data, orm, sql, statements, in_render = one()
-            totals.append(total)
-            datas.append(data)
-            orms.append(orm)
-            sqls.append(sql)
+        try:
+            while len(totals) < runs and (
+                len(totals) < 3 or time.perf_counter() - started < budget
+            ):
+                total, data, orm, sql, statements, in_render = one()
+                totals.append(total)
+                datas.append(data)
+                orms.append(orm)
+                sqls.append(sql)
+                bares.append(bare())
+        finally:
+            connection.close()
     finally:
         before_render_template.disconnect(rendering_started, app)
         template_rendered.disconnect(rendering_done, app)
         event.remove(app.extensions["db_engine"], "before_cursor_execute", sent)
-
-    reads = [s for s in statements if is_read(s)]
-    # In a transaction, as each request's statements are (on PostgreSQL the first statement
-    # pays for the BEGIN in both), ended untimed, as the request's is after its data.
-    connection = bare_connection(url, autocommit=False)
-    try:
-        replay(connection, reads)  # warm-up
-        connection.rollback()
-        bares = []
-        for _ in range(max(len(totals), 3)):
-            started = time.perf_counter()
-            replay(connection, reads)
-            bares.append((time.perf_counter() - started) * 1000)
-            connection.rollback()
-    finally:
-        connection.close()
+    if [s["sql"] for s in statements if is_read(s)] != [s["sql"] for s in reads]:
+        raise AssertionError(f"{page.path}: its reads changed between runs (the bare replay's)")
     return InProcess(
         runs=len(totals),
         statements=len(statements),

@@ -259,6 +259,19 @@ def test_list_paginates_and_keeps_filters(
     filtered = text(client.get("/premises?authority=LIV"))  # Anchor, Bell | Crown
     assert "page=2" in filtered and "authority=LIV" in filtered
     assert _names_listed(text(client.get("/premises?authority=LIV&page=2"))) == {"The Crown"}
+    # The "next" links carry the last premises shown, and the page after it is read by
+    # keyset from there (after the Anchor: the Bell on, where page 2 by number would start
+    # at the Crown).
+    assert f"after={register['bell'].id}" in first
+    anchor = register["anchor"].id
+    assert _names_listed(text(client.get(f"/premises?page=2&after={anchor}"))) == {
+        "The Bell",
+        "The Crown",
+    }
+    assert _names_listed(text(client.get(f"/premises?state=warned&page=2&after={anchor}"))) == {
+        "The Bell",
+        "The Globe",
+    }
 
 
 def test_council_user_sees_only_own_authority_review_and_action(

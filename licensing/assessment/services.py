@@ -57,7 +57,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Select, bindparam, case, func, select
@@ -422,26 +422,14 @@ class WindowCounts:
         counts: dict[tuple[datetime, datetime], int] = {}
         for at in range(0, len(wanted), WINDOWS_PER_STATEMENT):
             chunk = wanted[at : at + WINDOWS_PER_STATEMENT]
-            links = PremisesIncidentLink.__table__.c  # table columns: a Core row
-            counted_at = links.incident_counted_at
-            columns = [
-                func.coalesce(
-                    func.sum(case(((counted_at >= start) & (counted_at < end), 1), else_=0)),
-                    0,
-                )
-                for start, end in chunk
-            ]
-            # Bounded by the premises and the chunk's span, so only the premises' links
-            # in that span are read, from the links' index alone (each link carries its
-            # incident's counted_at: ix_premises_incident_links_premises_status_counted).
-            row = session.execute(
-                select(*columns).where(
-                    links.premises_id == premises_id,
-                    links.status == "confirmed",
-                    counted_at >= min(start for start, _ in chunk),
-                    counted_at < max(end for _, end in chunk),
-                )
-            ).one()
+            parameters: dict[str, Any] = {
+                "premises_id": premises_id,
+                "span_start": min(start for start, _ in chunk),
+                "span_end": max(end for _, end in chunk),
+            }
+            for index, (start, end) in enumerate(chunk):
+                parameters[f"start_{index}"], parameters[f"end_{index}"] = start, end
+            row = session.execute(_window_counts(len(chunk)), parameters).one()
             counts.update(zip(chunk, (int(value) for value in row), strict=True))
         return cls(premises_id, counts)
 
@@ -453,6 +441,40 @@ class WindowCounts:
         if premises_id != self._premises_id:
             raise KeyError(f"counts were loaded for premises {self._premises_id} only")
         return self._counts[(start, end)]
+
+
+@lru_cache(maxsize=32)
+def _window_counts(windows: int) -> Select[Any]:
+    """`WindowCounts.load`'s statement for a number of windows (`start_N`, `end_N`),
+    built once for each of the few numbers a premises page asks for (see licensing.db),
+    of table columns (a Core row)."""
+    links = PremisesIncidentLink.__table__.c
+    counted_at = links.incident_counted_at
+    columns = [
+        func.coalesce(
+            func.sum(
+                case(
+                    (
+                        (counted_at >= bindparam(f"start_{index}"))
+                        & (counted_at < bindparam(f"end_{index}")),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+            0,
+        )
+        for index in range(windows)
+    ]
+    # Bounded by the premises and the windows' span, so only the premises' links in that
+    # span are read, from the links' index alone (each link carries its incident's
+    # counted_at: ix_premises_incident_links_premises_status_counted).
+    return select(*columns).where(
+        links.premises_id == bindparam("premises_id"),
+        links.status == "confirmed",
+        counted_at >= bindparam("span_start"),
+        counted_at < bindparam("span_end"),
+    )
 
 
 def _span(windows: Iterable[Windows]) -> tuple[datetime, datetime] | None:

@@ -647,23 +647,53 @@ def list_premises(
     carries) the page is read by keyset, from that premises on along (name, id), however
     deep it is; without it, by `page` number (the numbered links, and old bookmarks).
     """
-    query = _filtered(user, filters)
+    terms = _search_terms(filters)
+    scope, shape = premises_scope(user), frozenset(terms)
+    parameters = {
+        **terms,
+        "viewer_authority_id": user.authority_id,
+        "after_id": after_id,
+        "offset": (page - 1) * per_page,
+        "limit": per_page,
+    }
+    total = session.scalar(_list_count(scope, shape), parameters) or 0
+    items = session.execute(_list_page(scope, shape, after_id is not None), parameters).all()
+    return list(items), total
+
+
+def _visible_filtered(scope: Scope | None, terms: frozenset[str]) -> Select[Premises]:
+    """The premises a viewer with grant `scope` may see that match filters `terms`, with
+    the viewer's authority and the filters' values as bound parameters."""
+    visible = premises_visibility(scope, bindparam("viewer_authority_id"))
+    return _filtered_by(visible, {name: bindparam(name) for name in terms})
+
+
+@cache
+def _list_count(scope: Scope | None, terms: frozenset[str]) -> Select[Any]:
+    """`list_premises`' count for one shape of request (the viewer's grant, which
+    filters), built once per shape (see licensing.db): every list page counts."""
     # Counted over the ids alone: SQLite otherwise builds every matching row to count it.
-    counted = query.with_only_columns(Premises.id).subquery()
-    total = session.scalar(select(func.count()).select_from(counted)) or 0
-    ordered = query.order_by(Premises.name, Premises.id)
-    if after_id is not None:
+    counted = _visible_filtered(scope, terms).with_only_columns(Premises.id).subquery()
+    return select(func.count()).select_from(counted)
+
+
+@cache
+def _list_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Select[Any]:
+    """`list_premises`' page for one shape of request (the viewer's grant, which filters,
+    whether after a premises or by page number), built once per shape (see licensing.db)."""
+    query = _visible_filtered(scope, terms).order_by(Premises.name, Premises.id)
+    if after:
+        after_id = bindparam("after_id", type_=Integer)
         seen_name = select(Premises.name).where(Premises.id == after_id).scalar_subquery()
-        ordered = ordered.where(
+        query = query.where(
             or_(
                 Premises.name > seen_name,
                 and_(Premises.name == seen_name, Premises.id > after_id),
             )
         )
     else:
-        ordered = ordered.offset((page - 1) * per_page)
-    items = session.execute(ordered.with_only_columns(*PREMISES_LIST_ROW).limit(per_page)).all()
-    return list(items), total
+        query = query.offset(bindparam("offset", type_=Integer))
+    return query.with_only_columns(*PREMISES_LIST_ROW).limit(bindparam("limit", type_=Integer))
 
 
 # A premises as one flat row: its own columns, with its authority's code and its case
@@ -718,9 +748,7 @@ def _summary_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Se
     """`premises_after`'s statement for one shape of request (the viewer's grant, which
     filters, whether after a cursor), built once per shape (see licensing.db): police
     systems poll this list."""
-    visible = premises_visibility(scope, bindparam("viewer_authority_id"))
-    query = _filtered_by(visible, {name: bindparam(name) for name in terms})
-    query = query.with_only_columns(*PREMISES_SUMMARY)
+    query = _visible_filtered(scope, terms).with_only_columns(*PREMISES_SUMMARY)
     if after:
         query = query.where(Premises.id > bindparam("after_id"))
     return query.order_by(Premises.id).limit(bindparam("limit", type_=Integer))
