@@ -62,9 +62,11 @@ def premises_visibility(scope: Scope | None, authority_id: Any) -> ColumnElement
         return false()
     if scope is Scope.ANY:
         return true()
+    # Table columns: the clause serves ORM queries and the lists' Core statements alike.
+    premises = Premises.__table__.c
     return and_(
-        Premises.authority_id == authority_id,
-        Premises.state.in_(COUNCIL_VISIBLE_STATES),
+        premises.authority_id == authority_id,
+        premises.state.in_(COUNCIL_VISIBLE_STATES),
     )
 
 

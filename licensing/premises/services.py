@@ -585,26 +585,35 @@ def _search_terms(filters: PremisesFilter) -> dict[str, str]:
     return terms
 
 
-def _filtered_by(visible: Any, terms: Mapping[str, Any]) -> Select[Premises]:
-    """Premises matching `visible` and the `_search_terms`, whose values may be values or
-    bound parameters."""
-    query = select(Premises).where(visible)
+# The lists read the premises' table columns, not the mapped class's, so that their
+# statements are Core statements with Core rows (see licensing.db): the browser list, its
+# count and the API list are read on every page of the register.
+_PREMISES = Premises.__table__.c
+_AUTHORITIES = LicensingAuthority.__table__
+
+
+def _filtered_by(visible: Any, terms: Mapping[str, Any]) -> Select[Any]:
+    """The premises table's rows matching `visible` and the `_search_terms`, whose values
+    may be values or bound parameters."""
+    query = select(Premises.__table__).where(visible)
     if "state" in terms:
-        query = query.where(Premises.state == terms["state"])
+        query = query.where(_PREMISES.state == terms["state"])
     if "authority" in terms:
-        query = query.join(LicensingAuthority).where(LicensingAuthority.code == terms["authority"])
+        query = query.join(_AUTHORITIES, _AUTHORITIES.c.id == _PREMISES.authority_id).where(
+            _AUTHORITIES.c.code == terms["authority"]
+        )
     if "like" in terms:
         query = query.where(
             or_(
-                func.lower(Premises.name).like(terms["like"], escape="\\"),
-                func.lower(Premises.licence_number).like(terms["like"], escape="\\"),
-                func.replace(Premises.postcode, " ", "").like(terms["squashed"], escape="\\"),
+                func.lower(_PREMISES.name).like(terms["like"], escape="\\"),
+                func.lower(_PREMISES.licence_number).like(terms["like"], escape="\\"),
+                func.replace(_PREMISES.postcode, " ", "").like(terms["squashed"], escape="\\"),
             )
         )
     return query
 
 
-def _filtered(user: User, filters: PremisesFilter) -> Select[Premises]:
+def _filtered(user: User, filters: PremisesFilter) -> Select[Any]:
     return _filtered_by(premises_visible_to(user), _search_terms(filters))
 
 
@@ -613,8 +622,8 @@ def _of_authority(column: Any, label: str) -> Any:
     else the query joins the authorities for, such as the authority filter)."""
     return (
         select(column)
-        .where(LicensingAuthority.id == Premises.authority_id)
-        .correlate_except(LicensingAuthority)
+        .where(_AUTHORITIES.c.id == _PREMISES.authority_id)
+        .correlate_except(_AUTHORITIES)
         .scalar_subquery()
         .label(label)
     )
@@ -622,12 +631,12 @@ def _of_authority(column: Any, label: str) -> Any:
 
 # What the browser list shows of a premises, as one flat row (see PREMISES_SUMMARY below).
 PREMISES_LIST_ROW = (
-    Premises.id,
-    Premises.name,
-    Premises.licence_number,
-    Premises.postcode,
-    _of_authority(LicensingAuthority.name, "authority_name"),
-    Premises.state,
+    _PREMISES.id,
+    _PREMISES.name,
+    _PREMISES.licence_number,
+    _PREMISES.postcode,
+    _of_authority(_AUTHORITIES.c.name, "authority_name"),
+    _PREMISES.state,
 )
 
 
@@ -661,7 +670,7 @@ def list_premises(
     return list(items), total
 
 
-def _visible_filtered(scope: Scope | None, terms: frozenset[str]) -> Select[Premises]:
+def _visible_filtered(scope: Scope | None, terms: frozenset[str]) -> Select[Any]:
     """The premises a viewer with grant `scope` may see that match filters `terms`, with
     the viewer's authority and the filters' values as bound parameters."""
     visible = premises_visibility(scope, bindparam("viewer_authority_id"))
@@ -673,7 +682,7 @@ def _list_count(scope: Scope | None, terms: frozenset[str]) -> Select[Any]:
     """`list_premises`' count for one shape of request (the viewer's grant, which
     filters), built once per shape (see licensing.db): every list page counts."""
     # Counted over the ids alone: SQLite otherwise builds every matching row to count it.
-    counted = _visible_filtered(scope, terms).with_only_columns(Premises.id).subquery()
+    counted = _visible_filtered(scope, terms).with_only_columns(_PREMISES.id).subquery()
     return select(func.count()).select_from(counted)
 
 
@@ -681,14 +690,14 @@ def _list_count(scope: Scope | None, terms: frozenset[str]) -> Select[Any]:
 def _list_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Select[Any]:
     """`list_premises`' page for one shape of request (the viewer's grant, which filters,
     whether after a premises or by page number), built once per shape (see licensing.db)."""
-    query = _visible_filtered(scope, terms).order_by(Premises.name, Premises.id)
+    query = _visible_filtered(scope, terms).order_by(_PREMISES.name, _PREMISES.id)
     if after:
         after_id = bindparam("after_id", type_=Integer)
-        seen_name = select(Premises.name).where(Premises.id == after_id).scalar_subquery()
+        seen_name = select(_PREMISES.name).where(_PREMISES.id == after_id).scalar_subquery()
         query = query.where(
             or_(
-                Premises.name > seen_name,
-                and_(Premises.name == seen_name, Premises.id > after_id),
+                _PREMISES.name > seen_name,
+                and_(_PREMISES.name == seen_name, _PREMISES.id > after_id),
             )
         )
     else:
@@ -700,28 +709,28 @@ def _list_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Selec
 # officer's email in place of the related rows. A list of these is a fraction of the cost of
 # the same list as Premises objects, each with its authority and case officer loaded.
 PREMISES_SUMMARY = (
-    Premises.id,
-    _of_authority(LicensingAuthority.code, "authority"),
-    Premises.licence_number,
-    Premises.name,
-    Premises.address,
-    Premises.postcode,
-    Premises.uprn,
-    Premises.latitude,
-    Premises.longitude,
-    Premises.licence_holder,
-    Premises.dps,
-    Premises.licensable_activities,
-    Premises.opening_hours,
-    Premises.licence_status,
-    select(User.email)
-    .where(User.id == Premises.case_officer_id)
-    .correlate_except(User)
+    _PREMISES.id,
+    _of_authority(_AUTHORITIES.c.code, "authority"),
+    _PREMISES.licence_number,
+    _PREMISES.name,
+    _PREMISES.address,
+    _PREMISES.postcode,
+    _PREMISES.uprn,
+    _PREMISES.latitude,
+    _PREMISES.longitude,
+    _PREMISES.licence_holder,
+    _PREMISES.dps,
+    _PREMISES.licensable_activities,
+    _PREMISES.opening_hours,
+    _PREMISES.licence_status,
+    select(User.__table__.c.email)
+    .where(User.__table__.c.id == _PREMISES.case_officer_id)
+    .correlate_except(User.__table__)
     .scalar_subquery()
     .label("case_officer"),
-    Premises.state,
-    Premises.version,
-    Premises.updated_at,
+    _PREMISES.state,
+    _PREMISES.version,
+    _PREMISES.updated_at,
 )
 
 
@@ -750,8 +759,8 @@ def _summary_page(scope: Scope | None, terms: frozenset[str], after: bool) -> Se
     systems poll this list."""
     query = _visible_filtered(scope, terms).with_only_columns(*PREMISES_SUMMARY)
     if after:
-        query = query.where(Premises.id > bindparam("after_id"))
-    return query.order_by(Premises.id).limit(bindparam("limit", type_=Integer))
+        query = query.where(_PREMISES.id > bindparam("after_id"))
+    return query.order_by(_PREMISES.id).limit(bindparam("limit", type_=Integer))
 
 
 @dataclass(frozen=True)
