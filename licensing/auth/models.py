@@ -113,10 +113,6 @@ class ApiToken(Base):
         """The scopes this token carries."""
         return frozenset(self.scopes.split())
 
-    def is_live(self, now: datetime) -> bool:
-        """Not revoked, not expired, and its user still active."""
-        return self.revoked_at is None and now < self.expires_at and bool(self.user.active)
-
 
 class PasswordResetToken(Base):
     """One emailed password reset link. Only the SHA-256 of its token is stored; it

@@ -425,7 +425,7 @@ def live_token(session: Session, token: str) -> LiveToken | None:
         return None
     user, token_id, scopes, expires_at, revoked_at, last_used_at = row
     now = utcnow()
-    # As ApiToken.is_live decides it for a loaded record.
+    # Live: not revoked, not expired, and its user still active.
     if revoked_at is not None or now >= expires_at or not user.active:
         return None
     _record_use(session, token_id, last_used_at, now)
