@@ -16,9 +16,8 @@ token for the demo officer with `issue_token`.
    building of objects and rows from the cursor, and inside every fetch from a result,
    where the Core rows of a table-column statement are built; wherever in the request
    that happens, the user's load and SQL run while rendering included), and the same
-   captured reads
-   replayed through the same DBAPI driver (sqlite3 or psycopg) with fetchall: the bare
-   figure. Target: ORM within 2x of bare. The whole request less template rendering
+   captured reads replayed through the same DBAPI driver (sqlite3 or psycopg) with
+   fetchall, right after each request: the bare figure. Target: ORM within 2x of bare. The whole request less template rendering
    (which adds the web framework, sign-in checks, forms and charts) is given beside it.
 2. gunicorn with the repo's gunicorn.conf.py and 2 workers on a loopback port, signed in
    over HTTP (POST /sign-in with its CSRF token); load from a separate process

@@ -447,19 +447,23 @@ def _links_query(premises_id: int, status: str) -> Select[PremisesIncidentLink]:
     )
 
 
+# The incidents' and links' table columns, for the reads whose rows are only shown: with
+# them a statement is a Core statement, whose rows are Core rows (see licensing.db).
+_INCIDENT = Incident.__table__.c
+_LINK = PremisesIncidentLink.__table__.c
+
+
 def _after_incident(query: AnySelect, after_incident_id: Any) -> AnySelect:
     """`query` (links, newest first) from below incident `after_incident_id`'s
     (counted_at, id) on: the keyset page after it. The id is a value, a bound parameter
     or None (the first page)."""
     if after_incident_id is None:
         return query
-    # Table columns, which keep a Core statement Core (see _incident_history); an ORM
-    # statement takes them as they are.
-    incidents, links = Incident.__table__.c, PremisesIncidentLink.__table__.c
+    # Table columns keep a Core statement Core; an ORM statement takes them as they are.
     seen_at = (
-        select(incidents.counted_at).where(incidents.id == after_incident_id).scalar_subquery()
+        select(_INCIDENT.counted_at).where(_INCIDENT.id == after_incident_id).scalar_subquery()
     )
-    counted_at, incident_id = links.incident_counted_at, links.incident_id
+    counted_at, incident_id = _LINK.incident_counted_at, _LINK.incident_id
     return query.where(
         or_(
             counted_at < seen_at,
@@ -532,21 +536,20 @@ def _incident_history(after: bool) -> Select[*tuple[Any, ...]]:
     """`incident_history_page`'s statement, built once (see licensing.db) for the first
     page and once for the pages after a cursor: every premises page reads it. Of plain
     table columns, so its rows come back as Core rows (cheaper to build than the ORM's)."""
-    links, incidents = PremisesIncidentLink.__table__, Incident.__table__
     query = _after_incident(
         select(
-            incidents.c.id,
-            incidents.c.occurred_at,
-            incidents.c.month,
-            incidents.c.category,
-            incidents.c.location_text,
-            links.c.method,
-            links.c.distance_m,
+            _INCIDENT.id,
+            _INCIDENT.occurred_at,
+            _INCIDENT.month,
+            _INCIDENT.category,
+            _INCIDENT.location_text,
+            _LINK.method,
+            _LINK.distance_m,
         )
-        .select_from(links)
-        .join(incidents, incidents.c.id == links.c.incident_id)
-        .where(links.c.premises_id == bindparam("premises_id"), links.c.status == "confirmed")
-        .order_by(links.c.incident_counted_at.desc(), links.c.incident_id.desc()),
+        .select_from(PremisesIncidentLink.__table__)
+        .join(Incident.__table__, _INCIDENT.id == _LINK.incident_id)
+        .where(_LINK.premises_id == bindparam("premises_id"), _LINK.status == "confirmed")
+        .order_by(_LINK.incident_counted_at.desc(), _LINK.incident_id.desc()),
         bindparam("after", type_=Integer) if after else None,
     )
     return query.limit(bindparam("limit", type_=Integer))
@@ -579,7 +582,6 @@ def incidents_by_id(session: Session, ids: Iterable[int]) -> dict[int, IncidentM
 
 
 # Built once (see licensing.db): every premises page reads it. Table columns: Core rows.
-_INCIDENT = Incident.__table__.c
 _INCIDENTS_BY_ID = select(
     _INCIDENT.id,
     _INCIDENT.category,
@@ -596,13 +598,12 @@ def count_links_by_status(session: Session, premises_id: int) -> tuple[int, int]
 
 
 # Built once (see licensing.db), of table columns (a Core row): every premises page reads it.
-_LINK_STATUS = PremisesIncidentLink.__table__.c.status
 _COUNT_LINKS = select(
-    func.count().filter(_LINK_STATUS == "confirmed"),
-    func.count().filter(_LINK_STATUS == "suggested"),
+    func.count().filter(_LINK.status == "confirmed"),
+    func.count().filter(_LINK.status == "suggested"),
 ).where(
-    PremisesIncidentLink.__table__.c.premises_id == bindparam("premises_id"),
-    _LINK_STATUS.in_(("confirmed", "suggested")),
+    _LINK.premises_id == bindparam("premises_id"),
+    _LINK.status.in_(("confirmed", "suggested")),
 )
 
 
@@ -764,20 +765,17 @@ def _weekly_counts(dialect: str) -> Select[Any]:
     """`weekly_counts`' statement for one database, built once (see licensing.db), of
     plain table columns: its hundreds of (category, week, count) rows come back as Core
     rows, which cost a fraction of what the ORM's rows do to build."""
-    links, incidents = PremisesIncidentLink.__table__, Incident.__table__
     # The links in the window come from the links' index alone (each carries its
     # incident's counted_at); the category is then looked up for those links only, by
     # a per-link subquery, so neither database can choose to read every incident
     # (PostgreSQL hash-joined all of them when a premises' window held many links).
-    counted_at = links.c.incident_counted_at
-    category = (
-        select(incidents.c.category).where(incidents.c.id == links.c.incident_id).scalar_subquery()
-    )
+    counted_at = _LINK.incident_counted_at
+    category = select(_INCIDENT.category).where(_INCIDENT.id == _LINK.incident_id).scalar_subquery()
     in_window = (
         select(category.label("category"), _week_number(dialect, counted_at).label("week"))
         .where(
-            links.c.premises_id == bindparam("premises_id"),
-            links.c.status == "confirmed",
+            _LINK.premises_id == bindparam("premises_id"),
+            _LINK.status == "confirmed",
             counted_at >= bindparam("window_start"),
             counted_at < bindparam("window_end"),
         )
