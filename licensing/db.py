@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Exists, MetaData, Select, create_engine, event, exists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -75,6 +75,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def exists_of(statement: Select[Any]) -> Exists:
+    """EXISTS over a read's WHERE alone (its tables are those the WHERE names; no
+    columns, eager joins, order or limit): whether the read would return any row. For
+    reads whose WHERE alone decides their rows (no inner join, GROUP BY or HAVING)."""
+    if statement.whereclause is None:
+        raise ValueError("exists_of needs a read with a WHERE clause")
+    return exists().where(statement.whereclause)
 
 
 def utcnow() -> datetime:

@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Exists, bindparam, exists, func, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from licensing.actionplans.models import (
@@ -67,7 +67,7 @@ from licensing.audit.services import append_event
 from licensing.auth.matrix import Action, allowed, refusal_status
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
-from licensing.db import conflict_on, utcnow
+from licensing.db import conflict_on, exists_of, utcnow
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.incidents.models import Incident, PremisesIncidentLink, Recommendation
 from licensing.incidents.recommendations import raise_recommendation
@@ -758,6 +758,8 @@ _LATEST_PLAN = (
     .limit(1)
 )
 _OPEN_PLAN = _LATEST_PLAN.where(ActionPlan.status == PLAN_OPEN)
+# Whether it would find one: the premises page asks first (licensing.premises.sections).
+ANY_PLAN: Exists = exists_of(_LATEST_PLAN)
 
 
 def plans_of(session: Session, premises_id: int) -> list[ActionPlan]:
@@ -789,11 +791,14 @@ def overdue(item: ActionPlanItem, today: date | None = None) -> bool:
     return item.is_open and item.due_on < (today or london_today())
 
 
-def premises_plan_context(session: Session, user: User, premises: Premises) -> dict[str, Any]:
-    """What the premises page shows of action plans: nothing unless the user may see them."""
+def premises_plan_context(
+    session: Session, user: User, premises: Premises, *, any_plan: bool = True
+) -> dict[str, Any]:
+    """What the premises page shows of action plans: nothing unless the user may see
+    them. With `any_plan` False (the page has asked `ANY_PLAN`), no plan is read."""
     if not allowed(user, Action.VIEW_ACTION_PLANS, premises.authority_id):
         return {"visible": False}
-    plan = current_plan(session, premises.id)
+    plan = current_plan(session, premises.id) if any_plan else None
     today = london_today()
     return {
         "visible": True,

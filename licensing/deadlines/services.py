@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, select
+from sqlalchemy import Exists, bindparam, select
 from sqlalchemy.orm import Session
 
 from licensing.auth.models import User
-from licensing.db import utcnow
+from licensing.db import exists_of, utcnow
 from licensing.deadlines import rules
 from licensing.deadlines.calendar import WorkingDayCalendar, working_day_calendar
 from licensing.deadlines.models import Deadline
@@ -186,6 +186,8 @@ def premises_deadlines(session: Session, premises_id: int) -> list[Deadline]:
 
 # Built once (see licensing.db): every premises page reads it.
 _PREMISES_DEADLINES = select(Deadline).where(Deadline.premises_id == bindparam("premises_id"))
+# Whether it would find any: the premises page asks first (licensing.premises.sections).
+ANY_DEADLINE: Exists = exists_of(_PREMISES_DEADLINES)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Exists,
     Select,
     and_,
     bindparam,
@@ -41,7 +42,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from licensing.audit.models import AuditEvent, premises_chain
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
-from licensing.db import utcnow
+from licensing.db import exists_of, utcnow
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.evidence import store
 from licensing.evidence.document import (
@@ -173,15 +174,29 @@ def _visible(user: User) -> Select[Bundle]:
 
 def list_bundles(session: Session, user: User, premises_id: int | None = None) -> list[Bundle]:
     """The bundles a user may open, newest first (optionally for one premises)."""
+    if premises_id is not None and user.role in POLICE_ROLES:
+        # The police see every bundle (`bundles_visible_to`): the statement built once.
+        return list(session.scalars(_PREMISES_BUNDLES, {"premises_id": premises_id}))
     query = _visible(user)
     if premises_id is not None:
-        # One premises, already in the session: each bundle takes it from there, and the
-        # lists of one premises' bundles show no builder (joining both to every bundle
-        # cost ten times the read).
-        query = query.where(Bundle.premises_id == premises_id).options(
-            lazyload(Bundle.premises), lazyload(Bundle.built_by)
-        )
+        query = query.where(Bundle.premises_id == premises_id).options(*_ONE_PREMISES)
     return list(session.scalars(query.order_by(Bundle.id.desc())))
+
+
+# One premises, already in the session: each bundle takes it from there, and the lists of
+# one premises' bundles show no builder (joining both to every bundle cost ten times the
+# read).
+_ONE_PREMISES = (lazyload(Bundle.premises), lazyload(Bundle.built_by))
+# Built once (see licensing.db): the premises page reads it.
+_PREMISES_BUNDLES = (
+    select(Bundle)
+    .where(Bundle.premises_id == bindparam("premises_id"))
+    .options(*_ONE_PREMISES)
+    .order_by(Bundle.id.desc())
+)
+# Whether a premises has any bundle, whoever may open it: the premises page asks first
+# (licensing.premises.sections), and reads the list only when there is one.
+ANY_BUNDLE: Exists = exists_of(_PREMISES_BUNDLES)
 
 
 BUNDLES_PER_PAGE = 50

@@ -64,12 +64,6 @@ def _labels() -> dict[str, Any]:
     }
 
 
-@evidence_bp.app_template_global()
-def bundles_of_premises(premises_id: int) -> list[Bundle]:
-    """The bundles of a premises the signed-in user may open (for the premises page)."""
-    return services.list_bundles(get_session(), _user(), premises_id)
-
-
 @evidence_bp.get("/bundles")
 @permits(Action.VIEW_BUNDLE)
 def list_bundles() -> ResponseReturnValue:

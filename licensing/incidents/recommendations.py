@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import Exists, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import append_event
 from licensing.auth.models import POLICE_ROLES, Role, User
-from licensing.db import utcnow
+from licensing.db import exists_of, utcnow
 from licensing.errors import Forbidden, NotFound, Refused, ValidationFailed
 from licensing.incidents.models import (
     ASB_CATEGORIES,
@@ -240,6 +240,8 @@ _OPEN = (
 )
 # Built once (see licensing.db): every premises page reads it.
 _OPEN_OF_PREMISES = _OPEN.where(Recommendation.premises_id == bindparam("premises_id"))
+# Whether it would find any: the premises page asks first (licensing.premises.sections).
+ANY_OPEN_RECOMMENDATION: Exists = exists_of(_OPEN_OF_PREMISES)
 
 
 def count_open(session: Session) -> int:

@@ -26,7 +26,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from sqlalchemy import bindparam, select
+from sqlalchemy import Exists, bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from licensing.actionplans.models import ITEM_WITHDRAWN
@@ -34,7 +34,7 @@ from licensing.actionplans.services import current_plan
 from licensing.audit.services import append_event
 from licensing.auth.matrix import Action, allowed, require
 from licensing.auth.models import Role, User
-from licensing.db import conflict_on, utcnow
+from licensing.db import conflict_on, exists_of, utcnow
 from licensing.errors import Conflict, NotFound, Refused, ValidationFailed
 from licensing.evidence import store
 from licensing.letters.defaults import (
@@ -729,17 +729,20 @@ _PREMISES_LETTERS = (
     .options(lazyload(Letter.premises))
     .order_by(Letter.issued_at.desc(), Letter.id.desc())
 )
+# Whether it would find any: the premises page asks first (licensing.premises.sections).
+ANY_LETTER: Exists = exists_of(_PREMISES_LETTERS)
 
 
 def letters_on_premises_page(
-    session: Session, user: User, premises: Premises
+    session: Session, user: User, premises: Premises, *, any_letter: bool = True
 ) -> dict[str, Any] | None:
     """The premises page's letters section: None for a user who may not see letters,
-    else the letters issued and whether the user may issue one."""
+    else the letters issued and whether the user may issue one. With `any_letter` False
+    (the page has asked `ANY_LETTER`), no letters are read."""
     if not allowed(user, Action.VIEW_LETTERS, premises.authority_id):
         return None
     return {
-        "letters": premises_letters(session, premises.id),
+        "letters": premises_letters(session, premises.id) if any_letter else [],
         "may_issue": allowed(user, Action.ISSUE_LETTER, premises.authority_id),
     }
 

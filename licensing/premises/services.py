@@ -14,7 +14,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, and_, bindparam, func, or_, select
+from sqlalchemy import Exists, Integer, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,7 +29,7 @@ from licensing.auth.permissions import (
     premises_visibility,
     premises_visible_to,
 )
-from licensing.db import utcnow
+from licensing.db import exists_of, utcnow
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
 from licensing.premises import workflow
 from licensing.premises.models import (
@@ -465,6 +465,8 @@ _OPEN_AND_DETERMINED = (
     )
     .order_by(ReviewApplication.id.desc())
 )
+# Whether it would find any: the premises page asks first (licensing.premises.sections).
+ANY_OPEN_OR_DETERMINED_REVIEW: Exists = exists_of(_OPEN_AND_DETERMINED)
 
 
 def _event_effects(

@@ -30,6 +30,7 @@ from licensing.csvfiles import csv_download
 from licensing.db import MAX_ROW_ID, get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
 from licensing.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from licensing.evidence.services import list_bundles
 from licensing.incidents import recommendations
 from licensing.incidents import services as incident_services
 from licensing.incidents.charts import weekly_chart
@@ -45,6 +46,7 @@ from licensing.premises.forms import (
 )
 from licensing.premises.models import LicensingAuthority, Premises, RegisterImportRun
 from licensing.premises.register_import import import_register, rejections_csv
+from licensing.premises.sections import sections_with_rows
 from licensing.templating import place_errors
 from licensing.timeutil import LONDON
 from licensing.visits import services as visit_services
@@ -263,7 +265,13 @@ def _render_detail(
     if retry and retry[0] in forms:
         reopen = retry[0]
         forms[reopen].reason.data = retry[1]
-    review, determined = services.open_and_determined_review(session, premises.id)
+    # Sections with nothing in them (most premises' reviews, letters, plans...) are not read.
+    present = sections_with_rows(session, premises.id)
+    review, determined = (
+        services.open_and_determined_review(session, premises.id)
+        if present.reviews
+        else (None, None)
+    )
     # The incident history a page at a time (newest first; a premises may have
     # thousands): `incidents_after` is the last incident of the page before.
     lines, older = incident_services.incident_history_page(
@@ -287,11 +295,22 @@ def _render_detail(
             chart=weekly_chart(weeks, series),
             assessment=premises_section(session, _user(), premises),
             suggested=suggested if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS) else 0,
-            recommendations=recommendations.open_recommendations(session, premises.id),
-            deadlines=premises_deadlines(session, premises.id),
+            recommendations=(
+                recommendations.open_recommendations(session, premises.id)
+                if present.recommendations
+                else []
+            ),
+            deadlines=premises_deadlines(session, premises.id) if present.deadlines else [],
             visits_context=visit_services.premises_visits_context(session, _user(), premises),
-            action_plan=plan_services.premises_plan_context(session, _user(), premises),
-            letters_context=letters_on_premises_page(session, _user(), premises),
+            action_plan=plan_services.premises_plan_context(
+                session, _user(), premises, any_plan=present.action_plans
+            ),
+            letters_context=letters_on_premises_page(
+                session, _user(), premises, any_letter=present.letters
+            ),
+            premises_bundles=(
+                list_bundles(session, _user(), premises.id) if present.bundles else []
+            ),
             incidents_by_id=incident_services.incidents_by_id(session, incident_ids),
             forms=forms,
             reopen=reopen,
