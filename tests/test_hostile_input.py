@@ -601,6 +601,54 @@ def test_arbitrary_strings_in_every_field_of_the_incident_form(
     assert response.status_code in (302, 422), response.status_code
 
 
+@pytest.mark.parametrize(
+    ("licence_number", "authority", "field"),
+    [
+        ("PL/\x000001", "LIV", "licence_number"),  # a NUL in the licence number
+        ("PL/0001", "LIV\x00", "authority"),  # a NUL where an authority's code goes
+        ("\x00", "\x00", "licence_number"),  # found by hypothesis on PostgreSQL
+    ],
+)
+def test_a_nul_in_the_premises_an_incident_names_is_refused_not_looked_up(
+    officer_client: tuple[FlaskClient, str], licence_number: str, authority: str, field: str
+) -> None:
+    client, token = officer_client
+    response = client.post(
+        "/incidents/new",
+        data={
+            "csrf_token": token,
+            "category": "Public order",
+            "occurred_at": "2026-01-01 23:40",
+            "description": "Fight outside",
+            "licence_number": licence_number,
+            "authority": authority,
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert f'href="#{field}"' in html  # the error summary names the field
+
+
+def test_a_nul_in_the_licence_number_of_a_council_asb_report_is_refused(
+    app: Flask, world: dict[str, Any]
+) -> None:
+    client = signed_in(app, world["council"])
+    token = csrf_from(client.get("/asb-reports/new").get_data(as_text=True))
+    response = client.post(
+        "/asb-reports/new",
+        data={
+            "csrf_token": token,
+            "licence_number": world["premises"].licence_number + "\x00",
+            "category": "ASB - nuisance",
+            "occurred_at": "2026-01-01 23:40",
+            "description": "Noise at closing time",
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'href="#licence_number"' in html and "Remove the NUL character" in html
+
+
 @HYPOTHESIS
 @given(
     values=st.fixed_dictionaries(

@@ -34,6 +34,13 @@ DATETIME_HINT = "For example, 2026-11-21 23:40 (UK time)"
 FUTURE_SLACK = timedelta(minutes=5)
 
 
+def no_nul(_form: FlaskForm, field: Field) -> None:
+    """No NUL character: no licence number or code holds one, and PostgreSQL cannot
+    store or compare text that does (refused here, before anything is looked up)."""
+    if "\x00" in str(field.data or ""):
+        raise ValidationError("Remove the NUL character")
+
+
 def past_date_time(_form: FlaskForm, field: Field) -> None:
     """A date and time in the form the hint shows, not in the future."""
     try:
@@ -104,13 +111,14 @@ class IncidentForm(FlaskForm):
         "Licence number of the premises (optional)",
         description="Links the incident to that premises, confirmed",
         widget=GovTextInput(),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Length(max=64), no_nul],
     )
     authority = SelectField(
         "Licensing authority of that premises",
         widget=GovSelect(),
         choices=[],
         validate_choice=False,
+        validators=[no_nul],
     )
     person_role = SelectField(
         "Their role",
@@ -146,7 +154,7 @@ class AsbReportForm(FlaskForm):
     licence_number = StringField(
         "Licence number of the premises",
         widget=GovTextInput(),
-        validators=[DataRequired(message="Enter the licence number"), Length(max=64)],
+        validators=[DataRequired(message="Enter the licence number"), Length(max=64), no_nul],
     )
     category = RadioField(
         "Type of anti-social behaviour",

@@ -183,6 +183,8 @@ def _premises_and_person_ok(session: Session, form: IncidentForm) -> bool:
         if not form.authority.data:
             _add_error(form.authority, "Choose the licensing authority of that premises")
             ok = False
+        elif form.licence_number.errors or form.authority.errors:
+            ok = False  # the form has refused one (a NUL, say): nothing to look up
         elif (
             services.premises_for_hints(
                 session, {"licence_number": licence_number, "authority": form.authority.data}
