@@ -23,6 +23,7 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, SubmitFie
 from wtforms.validators import InputRequired, Length, Optional
 
 from licensing.actionplans.models import ORGANISATIONS
+from licensing.choices import select_choices
 from licensing.premises.forms import DATE_FORMAT, GovDateField, record_version_field
 
 ITEM_ROWS = 6
@@ -137,7 +138,7 @@ def update_items_form(items: Sequence[Any], **kwargs: Any) -> UpdateItemsForm:
                 f"{item.description} (due {item.due_on:%-d %B %Y})",
                 description=f"Whose: {item.owner}",
                 widget=GovRadioInput(),
-                choices=UPDATE_CHOICES,
+                choices=select_choices(UPDATE_CHOICES),
                 default="",
             ),
         )
@@ -208,7 +209,7 @@ for _n in range(1, ATTENDEE_ROWS + 1):
         SelectField(
             f"Attendee {_n}: organisation",
             widget=GovSelect(),
-            choices=ORGANISATION_CHOICES,
+            choices=select_choices(ORGANISATION_CHOICES),
             validators=[Optional()],
         ),
     )

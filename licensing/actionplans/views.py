@@ -35,6 +35,7 @@ from licensing.actionplans.models import (
 )
 from licensing.auth.matrix import Action, permits
 from licensing.auth.models import User
+from licensing.choices import select_choices
 from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import Conflict, DomainError, NotFound, ValidationFailed
 from licensing.premises.models import LicensingAuthority, Premises
@@ -294,9 +295,9 @@ def new_meeting() -> ResponseReturnValue:
     premises = _premises_from_query(session)
     authorities = authorities_for(session, _user())
     form = MeetingForm()
-    form.authority_id.choices = [("", "Choose an authority")] + [
-        (str(a.id), a.name) for a in authorities
-    ]
+    form.authority_id.choices = select_choices(
+        [("", "Choose an authority")] + [(str(a.id), a.name) for a in authorities]
+    )
     status = 200
     if form.validate_on_submit():
         authority = None

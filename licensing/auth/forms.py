@@ -21,6 +21,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length
 
+from licensing.choices import select_choices
+
 
 class SignInForm(FlaskForm):
     """Email and password."""
@@ -63,7 +65,7 @@ class CreateUserForm(FlaskForm):
     )
     role = RadioField(
         "Role",
-        choices=ROLE_CHOICES,
+        choices=select_choices(ROLE_CHOICES),
         widget=GovRadioInput(),
         validators=[InputRequired(message="Choose a role")],
     )
@@ -91,7 +93,7 @@ class ChangeRoleForm(FlaskForm):
 
     role = RadioField(
         "Role",
-        choices=ROLE_CHOICES,
+        choices=select_choices(ROLE_CHOICES),
         widget=GovRadioInput(),
         validators=[InputRequired(message="Choose a role")],
     )

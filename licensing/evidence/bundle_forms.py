@@ -13,6 +13,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import HiddenField, RadioField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from licensing.choices import select_choices
 from licensing.evidence.models import REVIEW_KINDS
 from licensing.evidence.services import COMMENT_LIMIT
 from licensing.premises.forms import DATE_FORMAT, GovDateField
@@ -40,7 +41,7 @@ class BuildBundleForm(FlaskForm):
     review_kind = RadioField(
         "The review this bundle supports",
         widget=GovRadioInput(),
-        choices=list(REVIEW_KINDS.items()),
+        choices=select_choices(list(REVIEW_KINDS.items())),
         default="standard",
         validators=[InputRequired(message="Choose the kind of review")],
     )

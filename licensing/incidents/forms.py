@@ -25,6 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from licensing.choices import select_choices
 from licensing.db import utcnow
 from licensing.incidents.models import ASB_CATEGORIES, CATEGORIES
 from licensing.timeutil import parse_instant
@@ -75,7 +76,7 @@ class IncidentForm(FlaskForm):
     category = SelectField(
         "Category",
         widget=GovSelect(),
-        choices=[("", "Choose a category")] + [(c, c) for c in CATEGORIES],
+        choices=select_choices([("", "Choose a category")] + [(c, c) for c in CATEGORIES]),
         validators=[DataRequired(message="Choose a category")],
     )
     occurred_at = StringField(
@@ -123,13 +124,15 @@ class IncidentForm(FlaskForm):
     person_role = SelectField(
         "Their role",
         widget=GovSelect(),
-        choices=[
-            ("", "Nobody"),
-            ("victim", "Victim"),
-            ("witness", "Witness"),
-            ("reporter", "Reporter"),
-            ("suspect", "Suspect"),
-        ],
+        choices=select_choices(
+            [
+                ("", "Nobody"),
+                ("victim", "Victim"),
+                ("witness", "Witness"),
+                ("reporter", "Reporter"),
+                ("suspect", "Suspect"),
+            ]
+        ),
     )
     person_name = StringField(
         "Their name", widget=GovTextInput(), validators=[Optional(), Length(max=200)]
@@ -159,7 +162,7 @@ class AsbReportForm(FlaskForm):
     category = RadioField(
         "Type of anti-social behaviour",
         widget=GovRadioInput(),
-        choices=[(c, c.replace("ASB - ", "").capitalize()) for c in ASB_CATEGORIES],
+        choices=select_choices([(c, c.replace("ASB - ", "").capitalize()) for c in ASB_CATEGORIES]),
         validators=[InputRequired(message="Choose the type of anti-social behaviour")],
     )
     occurred_at = StringField(
@@ -192,10 +195,12 @@ class IncidentImportForm(FlaskForm):
     format = RadioField(
         "File format",
         widget=GovRadioInput(),
-        choices=[
-            ("police-uk", "data.police.uk street-level CSV"),
-            ("generic", "Generic RMS export (the layout is described above)"),
-        ],
+        choices=select_choices(
+            [
+                ("police-uk", "data.police.uk street-level CSV"),
+                ("generic", "Generic RMS export (the layout is described above)"),
+            ]
+        ),
         default="police-uk",
         validators=[InputRequired(message="Choose the file format")],
     )

@@ -24,6 +24,7 @@ from wtforms import Field
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
+from licensing.choices import select_choices
 from licensing.csvfiles import csv_download
 from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
@@ -121,7 +122,7 @@ def create() -> ResponseReturnValue:
     """An officer records an incident."""
     session = get_session()
     form = IncidentForm()
-    form.authority.choices = _authority_choices()
+    form.authority.choices = select_choices(_authority_choices())
     status = 200
     valid = form.validate_on_submit()
     if request.method == "POST":

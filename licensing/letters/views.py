@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from licensing.auth.matrix import Action, permits
 from licensing.auth.models import User
+from licensing.choices import select_choices
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, ValidationFailed
 from licensing.evidence.downloads import send_evidence
@@ -106,7 +107,7 @@ def edit_template(template_id: int) -> ResponseReturnValue:
 
 def _choice_form(templates: list[LetterTemplate]) -> ChooseLetterForm:
     form = ChooseLetterForm(request.args)
-    form.template.choices = [(t.key, t.title) for t in templates]
+    form.template.choices = select_choices([(t.key, t.title) for t in templates])
     return form
 
 

@@ -16,6 +16,7 @@ from wtforms.validators import InputRequired
 
 from licensing.auth.matrix import Action, permits
 from licensing.auth.models import User
+from licensing.choices import select_choices
 from licensing.db import get_session
 from licensing.notifications import outbox
 from licensing.notifications.alerts import alert_mode, set_alert_mode
@@ -29,10 +30,12 @@ class AlertPreferenceForm(FlaskForm):
 
     mode = RadioField(
         "Which emails do you want?",
-        choices=[
-            ("immediate", "Every alert as it happens, and the daily digest at 7am"),
-            ("digest", "The daily digest at 7am only"),
-        ],
+        choices=select_choices(
+            [
+                ("immediate", "Every alert as it happens, and the daily digest at 7am"),
+                ("digest", "The daily digest at 7am only"),
+            ]
+        ),
         widget=GovRadioInput(),
         validators=[InputRequired(message="Choose which emails you want")],
     )

@@ -24,6 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+from licensing.choices import select_choices
 from licensing.premises.models import LicenceStatus
 from licensing.premises.workflow import APPEAL_STAGES, OUTCOMES
 from licensing.visits.models import VISIT_TYPES
@@ -93,7 +94,7 @@ class DetailsFields(FlaskForm):
     licence_status = SelectField(
         "Licence status",
         widget=GovSelect(),
-        choices=[(s.value, s.value.capitalize()) for s in LicenceStatus],
+        choices=select_choices([(s.value, s.value.capitalize()) for s in LicenceStatus]),
     )
     case_officer_id = SelectField(
         "Case officer", widget=GovSelect(), choices=[], validate_choice=False
@@ -195,7 +196,7 @@ class DeterminationForm(TransitionForm):
     outcome = RadioField(
         "Outcome",
         widget=GovRadioInput(),
-        choices=list(OUTCOMES.items()),
+        choices=select_choices(list(OUTCOMES.items())),
         validators=[InputRequired(message="Choose the outcome")],
     )
     decision_date = GovDateField(
@@ -292,7 +293,7 @@ class AppealForm(TransitionForm):
     appeal_stage = RadioField(
         "What happened",
         widget=GovRadioInput(),
-        choices=list(APPEAL_STAGES.items()),
+        choices=select_choices(list(APPEAL_STAGES.items())),
         validators=[InputRequired(message="Choose what happened")],
     )
     appeal_date = GovDateField(
@@ -364,7 +365,7 @@ class BulkVisitsForm(FlaskForm):
     visit_type = RadioField(
         "Type of visit",
         widget=GovRadioInput(),
-        choices=list(VISIT_TYPES.items()),
+        choices=select_choices(list(VISIT_TYPES.items())),
         validators=[InputRequired(message="Choose the type of visit")],
     )
     officer_id = SelectField(

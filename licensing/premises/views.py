@@ -26,6 +26,7 @@ from licensing.actionplans import services as plan_services
 from licensing.assessment.views import premises_section
 from licensing.auth.matrix import Action, allowed, event_action, permits
 from licensing.auth.models import POLICE_ROLES, User
+from licensing.choices import select_choices
 from licensing.csvfiles import csv_download
 from licensing.db import MAX_ROW_ID, get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
@@ -159,7 +160,7 @@ def bulk() -> ResponseReturnValue:
         flash("None of the selected premises could be found", "error")
         return _back_to_list()
     form = BulkVisitsForm(formdata=None)
-    form.officer_id.choices = _visit_officer_choices()
+    form.officer_id.choices = select_choices(_visit_officer_choices())
     form.officer_id.data = str(_user().id)
     return render_template("premises/bulk_visits.html", form=form, selection=selection)
 
@@ -186,7 +187,7 @@ def bulk_visits() -> ResponseReturnValue:
         flash("None of the selected premises could be found", "error")
         return redirect(url_for("premises.list_premises"))
     form = BulkVisitsForm()
-    form.officer_id.choices = _visit_officer_choices()
+    form.officer_id.choices = select_choices(_visit_officer_choices())
     if not form.validate_on_submit():
         return render_template("premises/bulk_visits.html", form=form, selection=selection), 422
     assert form.visit_date.data is not None
@@ -446,7 +447,7 @@ def edit(premises_id: int) -> ResponseReturnValue:
     session = get_session()
     premises = services.get_premises(session, _user(), premises_id)
     form = PremisesEditForm(obj=premises if request.method == "GET" else None)
-    form.case_officer_id.choices = _officer_choices()
+    form.case_officer_id.choices = select_choices(_officer_choices())
     if request.method == "GET":
         form.version.data = str(premises.version)
         form.case_officer_id.data = str(premises.case_officer_id or "")
@@ -491,8 +492,8 @@ def create() -> ResponseReturnValue:
     """Add a premises to the register by hand."""
     session = get_session()
     form = PremisesCreateForm()
-    form.authority.choices = _authority_choices()
-    form.case_officer_id.choices = _officer_choices()
+    form.authority.choices = select_choices(_authority_choices())
+    form.case_officer_id.choices = select_choices(_officer_choices())
     if request.method == "GET":
         form.case_officer_id.data = str(_user().id)
     status = 200
@@ -525,7 +526,7 @@ def import_page() -> ResponseReturnValue:
     """Upload a council register (LGA PremisesLicences CSV) and see what happened."""
     session = get_session()
     form = RegisterImportForm()
-    form.authority.choices = _authority_choices()
+    form.authority.choices = select_choices(_authority_choices())
     status = 200
     if form.validate_on_submit():
         upload = form.register_file.data

@@ -17,6 +17,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+from licensing.choices import select_choices
 from licensing.premises.forms import DATE_FORMAT, GovDateField, record_version_field
 from licensing.visits.models import OBJECTIVES, VISIT_OUTCOMES, VISIT_TYPES
 from licensing.visits.services import FINDINGS_MAX
@@ -46,7 +47,7 @@ class ScheduleVisitForm(FlaskForm):
     visit_type = RadioField(
         "Type of visit",
         widget=GovRadioInput(),
-        choices=list(VISIT_TYPES.items()),
+        choices=select_choices(list(VISIT_TYPES.items())),
         validators=[InputRequired(message="Choose the type of visit")],
     )
     officer_id = SelectField(
@@ -66,7 +67,7 @@ class RecordOutcomeForm(FlaskForm):
     outcome = RadioField(
         "Outcome",
         widget=GovRadioInput(),
-        choices=list(VISIT_OUTCOMES.items()),
+        choices=select_choices(list(VISIT_OUTCOMES.items())),
         validators=[InputRequired(message="Choose the outcome of the visit")],
     )
     visited_date = GovDateField(
@@ -132,7 +133,7 @@ def record_outcome_form(items: Sequence[Any], **kwargs: Any) -> RecordOutcomeFor
             f"{item.description} (due {item.due_on:%-d %B %Y})",
             description=f"Whose: {item.owner}",
             widget=GovRadioInput(),
-            choices=PLAN_ITEM_CHOICES,
+            choices=select_choices(PLAN_ITEM_CHOICES),
             default="",
         )
         setattr(WithPlanItems, f"plan_item_{item.id}", field)

@@ -25,6 +25,7 @@ from flask_login import current_user
 
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
+from licensing.choices import select_choices
 from licensing.db import get_session
 from licensing.errors import Conflict, DomainError, ValidationFailed
 from licensing.premises.services import get_premises
@@ -71,9 +72,9 @@ def schedule(premises_id: int) -> ResponseReturnValue:
     context = services.premises_visits_context(session, _user(), premises)
     proposed: Visit | None = context.get("proposed")
     form = ScheduleVisitForm()
-    form.officer_id.choices = [("", "Choose an officer")] + [
-        (str(u.id), u.name) for u in services.officers(session)
-    ]
+    form.officer_id.choices = select_choices(
+        [("", "Choose an officer")] + [(str(u.id), u.name) for u in services.officers(session)]
+    )
     if request.method == "GET":
         form.officer_id.data = str(
             proposed.officer_id if proposed and proposed.officer_id else _user().id
