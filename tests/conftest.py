@@ -389,3 +389,48 @@ def sign_in(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
         },
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+def agree_plan(session: Session, officer: User, premises: Premises, descriptions: list[str]) -> Any:
+    """Agree an action plan through the service: one item a description, the licence
+    holder's, due a week apart from a week today; review in twelve weeks."""
+    from datetime import timedelta
+
+    from licensing.actionplans import services as plans
+    from licensing.timeutil import london_today
+
+    today = london_today()
+    return plans.agree_plan(
+        session,
+        officer,
+        premises,
+        agreed_on=today,
+        review_on=today + timedelta(weeks=12),
+        agreed_with="Sam Jones (DPS)",
+        items=[
+            plans.ItemInput(text, "Licence holder", today + timedelta(weeks=n + 1))
+            for n, text in enumerate(descriptions)
+        ],
+        reason="Disorder at closing time",
+    )
+
+
+def terminate_backend(url: str, pid: int) -> None:
+    """End a PostgreSQL server process from another connection, as an administrator, a
+    restart or a failover would, and wait until it has really gone."""
+    import time
+
+    killer = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with killer.connect() as conn:
+            assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(100):
+                alive = conn.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                )
+                if not alive:
+                    return
+                time.sleep(0.05)
+        raise AssertionError(f"backend {pid} still alive")
+    finally:
+        killer.dispose()

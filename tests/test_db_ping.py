@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from licensing import db
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, terminate_backend
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -32,25 +32,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 def _backend_pid(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(text("SELECT pg_backend_pid()")))
-
-
-def _terminate(url: str, pid: int) -> None:
-    """End a server process from another connection, as a restart or failover would, and
-    wait until it has really gone."""
-    killer = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with killer.connect() as conn:
-            assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            for _ in range(100):
-                alive = conn.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-                )
-                if not alive:
-                    return
-                time.sleep(0.05)
-        raise AssertionError(f"backend {pid} still alive")
-    finally:
-        killer.dispose()
 
 
 def _pings(engine: Engine) -> list[str]:
@@ -72,7 +53,7 @@ def test_a_connection_dropped_while_idle_is_replaced_before_use(
     monkeypatch.setattr(db, "PING_IF_IDLE_FOR", 0.2)
     pings = _pings(engine)
     first = _backend_pid(engine)
-    _terminate(database_url, first)
+    terminate_backend(database_url, first)
     time.sleep(0.3)  # idle longer than the window
     second = _backend_pid(engine)  # no error: the ping found it gone
     assert second != first
@@ -99,7 +80,7 @@ def test_a_connection_dropped_within_the_window_fails_once_then_the_pool_recover
     invalidated: list[str] = []
     event.listen(engine, "invalidate", lambda *_args: invalidated.append("invalidated"))
     first = _backend_pid(engine)
-    _terminate(database_url, first)
+    terminate_backend(database_url, first)
     with pytest.raises(DBAPIError) as raised:
         _backend_pid(engine)
     assert raised.value.connection_invalidated

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import time_machine
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from licensing.audit.models import AuditEvent
@@ -42,7 +42,7 @@ from licensing.incidents.models import Incident, IncidentImportRun, PremisesInci
 from licensing.notifications import outbox
 from licensing.notifications.models import OutboxEmail
 from licensing.notifications.sender import SmtpSettings, send_due
-from tests.conftest import ON_POSTGRES, csrf_from, sign_in
+from tests.conftest import ON_POSTGRES, csrf_from, sign_in, terminate_backend
 from tests.smtp_support import Inbox, SmtpServer
 
 
@@ -162,31 +162,17 @@ def test_database_connection_killed_mid_import_leaves_nothing_and_a_rerun_comple
     premises = world["premises"]
     data = rms_file(premises.licence_number, premises.authority.code)
     before = snapshot(session)
-    killer = create_engine(app.config["DATABASE_URL"], isolation_level="AUTOCOMMIT")
 
     def strike(writer: Any) -> None:
         writer.cursor.execute("SELECT pg_backend_pid()")
         (pid,) = writer.cursor.fetchone()
-        with killer.connect() as conn:
-            assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        # Wait until the server has really ended it.
-        with killer.connect() as conn:
-            for _ in range(100):
-                alive = conn.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
-                )
-                if not alive:
-                    break
-                time.sleep(0.05)
+        terminate_backend(app.config["DATABASE_URL"], pid)
 
-    try:
-        calls = fail_at_batch(monkeypatch, 3, strike)
-        with pytest.raises(Exception) as raised:
-            import_incidents(session, data, "rms.csv", "generic", None)
-        assert calls["struck"] == 1
-        assert "terminat" in str(raised.value) or "closed" in str(raised.value)
-    finally:
-        killer.dispose()
+    calls = fail_at_batch(monkeypatch, 3, strike)
+    with pytest.raises(Exception) as raised:
+        import_incidents(session, data, "rms.csv", "generic", None)
+    assert calls["struck"] == 1
+    assert "terminat" in str(raised.value) or "closed" in str(raised.value)
     monkeypatch.undo()
     # The session is usable again: the dead connection was discarded with the transaction.
     check_import_recovers(session, data, before)

@@ -7,13 +7,11 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from licensing.actionplans import services as plans
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import verify_chains
 from licensing.errors import Conflict, Forbidden, NotFound, Refused, ValidationFailed
@@ -28,7 +26,7 @@ from licensing.letters.defaults import (
 )
 from licensing.letters.models import Letter
 from licensing.timeutil import london_today
-from tests.conftest import csrf_from, sign_in
+from tests.conftest import agree_plan, csrf_from, sign_in
 
 
 def pdf_text(data: bytes) -> str:
@@ -44,23 +42,6 @@ def stored_text(letter: Letter) -> str:
 def meeting() -> services.MeetingDetails:
     return services.MeetingDetails(
         london_today() + timedelta(days=10), "10:30", "Room 4, Canning Place Police Station"
-    )
-
-
-def agree_plan(session: Any, officer: Any, premises: Any, descriptions: list[str]) -> Any:
-    today = london_today()
-    return plans.agree_plan(
-        session,
-        officer,
-        premises,
-        agreed_on=today,
-        review_on=today + timedelta(weeks=12),
-        agreed_with="Sam Jones (DPS)",
-        items=[
-            plans.ItemInput(text, "Licence holder", today + timedelta(weeks=n + 1))
-            for n, text in enumerate(descriptions)
-        ],
-        reason="Disorder at closing time",
     )
 
 

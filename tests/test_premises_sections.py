@@ -27,7 +27,7 @@ from licensing.premises.models import Premises, ReviewApplication
 from licensing.premises.sections import Sections, sections_with_rows
 from licensing.premises.services import open_and_determined_review
 from licensing.timeutil import london_today
-from tests.conftest import sign_in
+from tests.conftest import agree_plan, sign_in
 
 
 def _read(session: Session, premises: Premises, supervisor: Any) -> Sections:
@@ -39,20 +39,6 @@ def _read(session: Session, premises: Premises, supervisor: Any) -> Sections:
         action_plans=plans.current_plan(session, premises.id) is not None,
         letters=bool(letters.premises_letters(session, premises.id)),
         bundles=bool(bundles.list_bundles(session, supervisor, premises.id)),
-    )
-
-
-def _agree_plan(session: Session, officer: Any, premises: Premises, item: str) -> Any:
-    today = london_today()
-    return plans.agree_plan(
-        session,
-        officer,
-        premises,
-        agreed_on=today,
-        review_on=today + timedelta(weeks=12),
-        agreed_with="Sam Jones (DPS)",
-        items=[plans.ItemInput(item, "Licence holder", today + timedelta(weeks=2))],
-        reason="Disorder at closing time",
     )
 
 
@@ -84,7 +70,7 @@ def _fill_every_section(
         )
     )
     session.commit()
-    _agree_plan(session, officer, premises, "Marker: door staff from 22:00")
+    agree_plan(session, officer, premises, ["Marker: door staff from 22:00"])
     template = letters.template_by_key(session, FIRST_WARNING)
     letter = letters.issue_letter(session, officer, premises, template, template.current_version)
     bundle = bundles.create_bundle(session, supervisor, premises)
@@ -150,7 +136,7 @@ def test_the_question_agrees_with_each_read_as_rows_come_and_go(
     session.commit()
     assert agrees().deadlines
 
-    plan = _agree_plan(session, officer, premises, "Door staff")
+    plan = agree_plan(session, officer, premises, ["Door staff"])
     assert agrees().action_plans
     plan.status = PLAN_COMPLETED  # as settling its items does
     session.commit()

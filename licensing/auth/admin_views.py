@@ -15,7 +15,7 @@ from licensing.auth import accounts
 from licensing.auth.forms import NO_AUTHORITY, ChangeRoleForm, CreateUserForm
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
-from licensing.choices import select_choices
+from licensing.choices import SelectChoice, select_choices
 from licensing.db import get_session
 from licensing.errors import Conflict, NotFound, Refused, ValidationFailed
 from licensing.premises.models import LicensingAuthority
@@ -28,11 +28,11 @@ def _signed_in() -> User:
     return cast(User, current_user)
 
 
-def _authority_choices() -> list[tuple[str, str]]:
+def _authority_choices() -> list[SelectChoice]:
     authorities = get_session().scalars(
         select(LicensingAuthority).order_by(LicensingAuthority.name)
     )
-    return [NO_AUTHORITY, *((a.code, a.name) for a in authorities)]
+    return select_choices([NO_AUTHORITY, *((a.code, a.name) for a in authorities)])
 
 
 def _role_form(user: User) -> ChangeRoleForm:
@@ -47,7 +47,7 @@ def _role_form(user: User) -> ChangeRoleForm:
             "seen_authority_id": str(user.authority_id or ""),
         },
     )
-    form.authority.choices = select_choices(_authority_choices())
+    form.authority.choices = _authority_choices()
     return form
 
 
@@ -80,7 +80,7 @@ def create() -> ResponseReturnValue:
     """Create an account with a first password."""
     session = get_session()
     form = CreateUserForm()
-    form.authority.choices = select_choices(_authority_choices())
+    form.authority.choices = _authority_choices()
     status = 200
     if form.validate_on_submit():
         try:
@@ -128,7 +128,7 @@ def change_role(user_id: int) -> ResponseReturnValue:
     session = get_session()
     user = accounts.get_account(session, user_id)
     form = ChangeRoleForm(prefix="role")
-    form.authority.choices = select_choices(_authority_choices())
+    form.authority.choices = _authority_choices()
     if not form.validate_on_submit():
         return _render_account(user, form, status=422)
     seen_authority = form.seen_authority_id.data or ""

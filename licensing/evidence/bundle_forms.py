@@ -41,7 +41,7 @@ class BuildBundleForm(FlaskForm):
     review_kind = RadioField(
         "The review this bundle supports",
         widget=GovRadioInput(),
-        choices=select_choices(list(REVIEW_KINDS.items())),
+        choices=select_choices(REVIEW_KINDS.items()),
         default="standard",
         validators=[InputRequired(message="Choose the kind of review")],
     )

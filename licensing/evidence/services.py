@@ -174,24 +174,25 @@ def _visible(user: User) -> Select[Bundle]:
 
 def list_bundles(session: Session, user: User, premises_id: int | None = None) -> list[Bundle]:
     """The bundles a user may open, newest first (optionally for one premises)."""
-    if premises_id is not None and user.role in POLICE_ROLES:
-        # The police see every bundle (`bundles_visible_to`): the statement built once.
-        return list(session.scalars(_PREMISES_BUNDLES, {"premises_id": premises_id}))
-    query = _visible(user)
-    if premises_id is not None:
-        query = query.where(Bundle.premises_id == premises_id).options(*_ONE_PREMISES)
-    return list(session.scalars(query.order_by(Bundle.id.desc())))
+    if premises_id is None:
+        return list(session.scalars(_visible(user).order_by(Bundle.id.desc())))
+    # The police see every bundle (`bundles_visible_to` is true for them): the statement
+    # as built once; anyone else's is narrowed to theirs.
+    query = (
+        _PREMISES_BUNDLES
+        if user.role in POLICE_ROLES
+        else _PREMISES_BUNDLES.where(bundles_visible_to(user))
+    )
+    return list(session.scalars(query, {"premises_id": premises_id}))
 
 
-# One premises, already in the session: each bundle takes it from there, and the lists of
-# one premises' bundles show no builder (joining both to every bundle cost ten times the
-# read).
-_ONE_PREMISES = (lazyload(Bundle.premises), lazyload(Bundle.built_by))
-# Built once (see licensing.db): the premises page reads it.
+# Built once (see licensing.db): the premises page reads it. One premises, already in the
+# session: each bundle takes it from there, and the lists of one premises' bundles show
+# no builder (joining both to every bundle cost ten times the read).
 _PREMISES_BUNDLES = (
     select(Bundle)
     .where(Bundle.premises_id == bindparam("premises_id"))
-    .options(*_ONE_PREMISES)
+    .options(lazyload(Bundle.premises), lazyload(Bundle.built_by))
     .order_by(Bundle.id.desc())
 )
 # Whether a premises has any bundle, whoever may open it: the premises page asks first

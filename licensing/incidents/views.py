@@ -24,7 +24,7 @@ from wtforms import Field
 from licensing.auth.matrix import Action, allowed, permits
 from licensing.auth.models import User
 from licensing.auth.permissions import can_see_premises
-from licensing.choices import select_choices
+from licensing.choices import SelectChoice, select_choices
 from licensing.csvfiles import csv_download
 from licensing.db import MAX_ROW_ID, get_session
 from licensing.errors import DomainError, NotFound, ValidationFailed
@@ -109,11 +109,11 @@ def show(incident_id: int) -> ResponseReturnValue:
     )
 
 
-def _authority_choices() -> list[tuple[str, str]]:
-    return [("", "Choose")] + [
-        (a.code, a.name)
-        for a in get_session().scalars(select(LicensingAuthority).order_by(LicensingAuthority.name))
-    ]
+def _authority_choices() -> list[SelectChoice]:
+    authorities = get_session().scalars(
+        select(LicensingAuthority).order_by(LicensingAuthority.name)
+    )
+    return select_choices([("", "Choose"), *((a.code, a.name) for a in authorities)])
 
 
 @incidents_bp.route("/incidents/new", methods=["GET", "POST"])
@@ -122,7 +122,7 @@ def create() -> ResponseReturnValue:
     """An officer records an incident."""
     session = get_session()
     form = IncidentForm()
-    form.authority.choices = select_choices(_authority_choices())
+    form.authority.choices = _authority_choices()
     status = 200
     valid = form.validate_on_submit()
     if request.method == "POST":

@@ -196,7 +196,7 @@ class DeterminationForm(TransitionForm):
     outcome = RadioField(
         "Outcome",
         widget=GovRadioInput(),
-        choices=select_choices(list(OUTCOMES.items())),
+        choices=select_choices(OUTCOMES.items()),
         validators=[InputRequired(message="Choose the outcome")],
     )
     decision_date = GovDateField(
@@ -293,7 +293,7 @@ class AppealForm(TransitionForm):
     appeal_stage = RadioField(
         "What happened",
         widget=GovRadioInput(),
-        choices=select_choices(list(APPEAL_STAGES.items())),
+        choices=select_choices(APPEAL_STAGES.items()),
         validators=[InputRequired(message="Choose what happened")],
     )
     appeal_date = GovDateField(
@@ -365,7 +365,7 @@ class BulkVisitsForm(FlaskForm):
     visit_type = RadioField(
         "Type of visit",
         widget=GovRadioInput(),
-        choices=select_choices(list(VISIT_TYPES.items())),
+        choices=select_choices(VISIT_TYPES.items()),
         validators=[InputRequired(message="Choose the type of visit")],
     )
     officer_id = SelectField(

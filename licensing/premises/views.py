@@ -26,7 +26,7 @@ from licensing.actionplans import services as plan_services
 from licensing.assessment.views import premises_section
 from licensing.auth.matrix import Action, allowed, event_action, permits
 from licensing.auth.models import POLICE_ROLES, User
-from licensing.choices import select_choices
+from licensing.choices import SelectChoice, select_choices
 from licensing.csvfiles import csv_download
 from licensing.db import MAX_ROW_ID, get_session, utcnow
 from licensing.deadlines.services import decision_takes_effect, premises_deadlines
@@ -74,13 +74,13 @@ _AUTHORITY = LicensingAuthority.__table__.c
 _AUTHORITY_CHOICES = select(_AUTHORITY.code, _AUTHORITY.name).order_by(_AUTHORITY.name)
 
 
-def _officer_choices() -> list[tuple[str, str]]:
+def _officer_choices() -> list[SelectChoice]:
     officers = get_session().scalars(
         select(User)
         .where(User.role.in_([r.value for r in POLICE_ROLES]), User.active)
         .order_by(User.name)
     )
-    return [("", "Nobody yet")] + [(str(u.id), u.name) for u in officers]
+    return select_choices([("", "Nobody yet"), *((str(u.id), u.name) for u in officers)])
 
 
 @premises_bp.get("/premises")
@@ -160,15 +160,14 @@ def bulk() -> ResponseReturnValue:
         flash("None of the selected premises could be found", "error")
         return _back_to_list()
     form = BulkVisitsForm(formdata=None)
-    form.officer_id.choices = select_choices(_visit_officer_choices())
+    form.officer_id.choices = _visit_officer_choices()
     form.officer_id.data = str(_user().id)
     return render_template("premises/bulk_visits.html", form=form, selection=selection)
 
 
-def _visit_officer_choices() -> list[tuple[str, str]]:
-    return [("", "Choose an officer")] + [
-        (str(u.id), u.name) for u in visit_services.officers(get_session())
-    ]
+def _visit_officer_choices() -> list[SelectChoice]:
+    officers = visit_services.officers(get_session())
+    return select_choices([("", "Choose an officer"), *((str(u.id), u.name) for u in officers)])
 
 
 @premises_bp.post("/premises/bulk/visits")
@@ -187,7 +186,7 @@ def bulk_visits() -> ResponseReturnValue:
         flash("None of the selected premises could be found", "error")
         return redirect(url_for("premises.list_premises"))
     form = BulkVisitsForm()
-    form.officer_id.choices = select_choices(_visit_officer_choices())
+    form.officer_id.choices = _visit_officer_choices()
     if not form.validate_on_submit():
         return render_template("premises/bulk_visits.html", form=form, selection=selection), 422
     assert form.visit_date.data is not None
@@ -447,7 +446,7 @@ def edit(premises_id: int) -> ResponseReturnValue:
     session = get_session()
     premises = services.get_premises(session, _user(), premises_id)
     form = PremisesEditForm(obj=premises if request.method == "GET" else None)
-    form.case_officer_id.choices = select_choices(_officer_choices())
+    form.case_officer_id.choices = _officer_choices()
     if request.method == "GET":
         form.version.data = str(premises.version)
         form.case_officer_id.data = str(premises.case_officer_id or "")
@@ -493,7 +492,7 @@ def create() -> ResponseReturnValue:
     session = get_session()
     form = PremisesCreateForm()
     form.authority.choices = select_choices(_authority_choices())
-    form.case_officer_id.choices = select_choices(_officer_choices())
+    form.case_officer_id.choices = _officer_choices()
     if request.method == "GET":
         form.case_officer_id.data = str(_user().id)
     status = 200

@@ -47,7 +47,7 @@ class ScheduleVisitForm(FlaskForm):
     visit_type = RadioField(
         "Type of visit",
         widget=GovRadioInput(),
-        choices=select_choices(list(VISIT_TYPES.items())),
+        choices=select_choices(VISIT_TYPES.items()),
         validators=[InputRequired(message="Choose the type of visit")],
     )
     officer_id = SelectField(
@@ -67,7 +67,7 @@ class RecordOutcomeForm(FlaskForm):
     outcome = RadioField(
         "Outcome",
         widget=GovRadioInput(),
-        choices=select_choices(list(VISIT_OUTCOMES.items())),
+        choices=select_choices(VISIT_OUTCOMES.items()),
         validators=[InputRequired(message="Choose the outcome of the visit")],
     )
     visited_date = GovDateField(
