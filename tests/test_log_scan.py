@@ -53,7 +53,7 @@ def test_a_personal_value_logged_through_a_sub_logger_is_reported_without_the_va
     logger, handler = sub_logger
     values = PersonalValues()
     values.add("victim's name", "Alice Victimson")
-    values.add("witness's phone", "07700 900123")
+    values.add("witness's phone", "07700 900987")
     logger.info("Incident 12 updated")
     assert scan(values, handler.items()) == []
 
@@ -70,10 +70,10 @@ def test_a_value_in_an_exception_or_a_url_encoded_request_line_is_reported(
 ) -> None:
     logger, handler = sub_logger
     values = PersonalValues()
-    values.add("witness's phone", "07700 900123")
+    values.add("witness's phone", "07700 900987")
     values.add("victim's name", "Alice Victimson")
     try:
-        raise ValueError("bad phone 07700 900123")
+        raise ValueError("bad phone 07700 900987")
     except ValueError:
         logger.exception("import failed")  # the value is only in the exception text
     logger.info('127.0.0.1 - - "GET /incidents?q=alice+victimson HTTP/1.1" 200 -')
@@ -97,6 +97,17 @@ def test_short_and_repetitive_values_are_not_scanned_for() -> None:
         values.add("victim's name", value)
     assert len(values) == 0
     values.add("victim's name", "  Ann Lee ")
+    assert len(values) == 1
+
+
+def test_words_of_the_apps_own_code_are_not_scanned_for() -> None:
+    """Hypothesis draws strings from the project's source: a fuzzed email "counted" is
+    in every SQL log (incident_counted_at) and cannot be told from it."""
+    values = PersonalValues()
+    for value in ("counted", "COMMENT", "incident_counted_at"):
+        values.add("victim's email", value)
+    assert len(values) == 0
+    values.add("victim's email", "jo.bloggs@example.net")
     assert len(values) == 1
 
 
