@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from licensing.auth.models import User
 from licensing.auth.services import create_authority, create_user
 from licensing.db import get_session, utcnow
-from licensing.demo_large import SCALES, Progress, load_large, snap_points_dir, snap_points_from
+from licensing.demo_large import (
+    SCALES,
+    Progress,
+    demo_premises_name,
+    load_large,
+    snap_points_dir,
+    snap_points_from,
+)
 from licensing.errors import DomainError
 from licensing.incidents import recommendations
 from licensing.incidents.services import record_incident
@@ -115,7 +122,7 @@ def load_demo(session: Session, premises_count: int = 50, seed: int = 2026) -> d
             authority,
             f"{code}/PL/{1000 + i}",
             {
-                "name": f"{NAMES[i % len(NAMES)]}{KINDS[(i // len(NAMES)) % len(KINDS)]}",
+                "name": demo_premises_name(NAMES, KINDS, i),
                 "address": f"{10 + i} {rng.choice(STREETS)}",
                 "postcode": f"L{1 + i % 9} {rng.randint(1, 9)}"
                 f"{rng.choice(POSTCODE_LETTERS)}{rng.choice(POSTCODE_LETTERS)}",

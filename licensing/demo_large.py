@@ -83,6 +83,15 @@ NAMES = [
     "Ship Inn",
 ]
 KINDS = ["", " Bar", " Club", " Inn", " Express", " Lounge", " Kitchen", " Wines"]
+
+
+def demo_premises_name(names: list[str], kinds: list[str], n: int) -> str:
+    """The n-th demo premises name: the names in turn, then again with each kind added,
+    except a kind the name already says ("Pier Head Bar", never "Pier Head Bar Bar")."""
+    name, kind = names[n % len(names)], kinds[(n // len(names)) % len(kinds)]
+    return name if kind.strip() in name.split() else f"{name}{kind}"
+
+
 ACTIVITIES = [
     "Supply of alcohol; Recorded Music",
     "Supply of alcohol; Live Music; Recorded Music; Late night refreshment",
@@ -385,7 +394,7 @@ class _Loader:
         for n, (lat, lon, location) in enumerate(chosen):
             code = _authority_for(lat, lon)
             numbers[code] = numbers.get(code, 0) + 1
-            name = f"{NAMES[n % len(NAMES)]}{KINDS[(n // len(NAMES)) % len(KINDS)]}"
+            name = demo_premises_name(NAMES, KINDS, n)
             street = location.removeprefix("On or near ").strip() or "High Street"
             created = premises_services.add_premises(
                 self.session,

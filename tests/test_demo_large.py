@@ -24,9 +24,11 @@ from licensing.cli import upgrade_database
 from licensing.db import Base, get_session
 from licensing.deadlines.models import Deadline
 from licensing.deadlines.services import calendar, deadlines_for
+from licensing import demo, demo_large
 from licensing.demo import DEMO_PASSWORD, USERS
 from licensing.demo_large import (
     AUTHORITIES,
+    demo_premises_name,
     load_large,
     read_snap_points,
     snap_points_dir,
@@ -378,3 +380,18 @@ def test_record_visits_checks_every_entry_before_writing(session: Session) -> No
 
     assert "Visit 2" in str(refused.value) and "visit_date" in refused.value.errors
     assert count(session, Visit) == before
+
+
+@pytest.mark.parametrize("module", [demo, demo_large], ids=["small", "large"])
+def test_demo_premises_names_never_repeat_their_kind(module: Any) -> None:
+    """A name that already says its kind keeps it once ("Pier Head Bar", never "Pier Head
+    Bar Bar"); every other name gets each kind in turn."""
+    kinds = [kind.strip() for kind in module.KINDS if kind.strip()]
+    names = [
+        demo_premises_name(module.NAMES, module.KINDS, n)
+        for n in range(len(module.NAMES) * len(module.KINDS))
+    ]
+    for name in names:
+        assert all(name.split().count(kind) <= 1 for kind in kinds), name
+    assert "Pier Head Bar" in names and "Pier Head Bar Bar" not in names
+    assert "The Crown Bar" in names and "The Crown Club" in names
