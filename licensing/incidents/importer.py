@@ -18,7 +18,7 @@ import re
 import sqlite3
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -441,7 +441,7 @@ class _BulkWriter:
     incidents fill whole statements; link rows left over wait for the next batch, and
     finish() writes whatever is left. (A writer thread overlapping parsing was tried and
     dropped: on a busy two-core machine the GIL hand-over after every statement cost
-    more than the overlap gained.)
+    more than the overlap gained.) PostgreSQL gets each batch by COPY.
     """
 
     def __init__(self, session: Session) -> None:
@@ -452,7 +452,6 @@ class _BulkWriter:
         assert dbapi is not None
         self.dbapi: Any = dbapi
         self.cursor: Any = dbapi.cursor()
-        self.mark = "?" if self.sqlite else "%s"
         self._next_id: int | None = None
         self._statements: dict[tuple[str, int], str] = {}
         self._cache_size: int | None = None
@@ -551,12 +550,19 @@ class _BulkWriter:
             if self._probed >= self._analyse_at:
                 self.cursor.execute("ANALYZE incidents")
                 self._analyse_at *= 2
+            # One array parameter: one short statement whatever the batch's size (the
+            # driver rewrote a statement of 500 placeholders each time).
+            self.cursor.execute(
+                "SELECT source_ref FROM incidents WHERE source = %s AND source_ref = ANY(%s)",
+                (source, refs),
+            )
+            return {r[0] for r in self.cursor.fetchall()}
         found: set[str] = set()
         for start in range(0, len(refs), 500):
             chunk = refs[start : start + 500]
-            marks = ", ".join([self.mark] * len(chunk))
+            marks = ", ".join(["?"] * len(chunk))
             self.cursor.execute(
-                f"SELECT source_ref FROM incidents WHERE source = {self.mark} AND source_ref IN ({marks})",  # noqa: S608 (placeholders only)  # nosec B608
+                f"SELECT source_ref FROM incidents WHERE source = ? AND source_ref IN ({marks})",  # noqa: S608 (placeholders only)  # nosec B608
                 (source, *chunk),
             )
             found.update(r[0] for r in self.cursor.fetchall())
@@ -570,7 +576,7 @@ class _BulkWriter:
         return max(1, min(fit, _SQLITE_ROWS_PER_STATEMENT))
 
     def _statement(self, table: _Table, rows: int) -> str:
-        """INSERT for `rows` rows (SQLite: numbered variables, the fixed columns' first and
+        """SQLite: INSERT for `rows` rows (numbered variables, the fixed columns' first and
         shared by every row), or with rows == 0 the one-row form for executemany, whose
         rows carry the fixed values at the end."""
         key = (table.name, rows)
@@ -579,7 +585,7 @@ class _BulkWriter:
             names = ", ".join((*table.columns, *(name for name, _ in table.fixed)))
             width, fixed = len(table.columns), len(table.fixed)
             if rows == 0:
-                groups = ["(" + ", ".join([self.mark] * (width + fixed)) + ")"]
+                groups = ["(" + ", ".join(["?"] * (width + fixed)) + ")"]
             else:
                 shared = [f"?{n}" for n in range(1, fixed + 1)]
                 groups = [
@@ -604,15 +610,29 @@ class _BulkWriter:
 
     def execute(self, table: str, rows: int, parameters: Any) -> None:
         """Run one INSERT of `rows` rows into the table of that name (rows == 0: an
-        executemany of one-row parameter sets)."""
+        executemany of one-row parameter sets). PostgreSQL only ever has rows == 0, and
+        gets them by COPY."""
         if self._recorded is not None:
             self._recorded.append((table, rows, parameters))
+            return
+        if not self.sqlite:
+            self._copy(self._by_name[table], parameters)
             return
         sql = self._statement(self._by_name[table], rows)
         if rows:
             self.cursor.execute(sql, parameters)
         else:
             self.cursor.executemany(sql, parameters)
+
+    def _copy(self, table: _Table, rows: Iterable[tuple[Any, ...]]) -> None:
+        """PostgreSQL: the rows (each with the fixed values at its end) through COPY, the
+        server's bulk-load path: one stream a batch, not a statement a row, as pipelined
+        executemany was. A duplicate reference or a missing premises still fails the
+        import whole, as an INSERT would."""
+        names = ", ".join((*table.columns, *(name for name, _ in table.fixed)))
+        with self.cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def _sent(self) -> None:
         """Recording: send the statements built since the last batch."""
@@ -627,7 +647,7 @@ class _BulkWriter:
 
     def _insert_whole(self, table: _Table, rows: list[tuple[Any, ...]]) -> int:
         """Insert as many rows as fill whole multi-row statements; how many that was."""
-        if not self.sqlite:  # PostgreSQL: one executemany (psycopg pipelines it)
+        if not self.sqlite:  # PostgreSQL: one COPY
             self._executemany(table, rows)
             return len(rows)
         per = self._per_statement(table)
