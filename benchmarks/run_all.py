@@ -86,12 +86,11 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 SUPPORT = {"common", "loadgen", "run_all", "__init__"}
 DEMO_SOURCE = ROOT / "licensing" / "demo_large.py"
 # Extra options per benchmark and database, to keep one database's run well under 15
-# minutes: the PostgreSQL import imports 100,000 rows (it ran at a few hundred rows/s
-# until its probes were planned from fresh statistics, 2026-12-03; now thousands).
-# BENCH_ARGS_<NAME> (e.g. BENCH_ARGS_IMPORT_INCIDENTS="--rows 1000000") replaces them.
-DEFAULT_ARGS: dict[tuple[str, str], list[str]] = {
-    ("import_incidents", "postgresql"): ["--rows", "100000"],
-}
+# minutes. None now: the PostgreSQL import, cut to 100,000 rows while it ran at a few
+# hundred rows/s (until 2026-12-03), takes the full 1,000,000 since it writes by COPY
+# (about 20,000 rows/s, under two minutes with its bare insert).
+# BENCH_ARGS_<NAME> (e.g. BENCH_ARGS_IMPORT_INCIDENTS="--rows 100000") adds some.
+DEFAULT_ARGS: dict[tuple[str, str], list[str]] = {}
 
 
 # ---- which benchmarks --------------------------------------------------------------------

@@ -231,7 +231,9 @@ def test_runner_is_importable_without_side_effects() -> None:
 
 def test_extra_options_per_benchmark_and_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BENCH_ARGS_IMPORT_INCIDENTS", raising=False)
-    assert run_all.extra_args("import_incidents", "postgresql") == ["--rows", "100000"]
+    assert run_all.extra_args("import_incidents", "postgresql") == []
+    monkeypatch.setitem(run_all.DEFAULT_ARGS, ("import_incidents", "postgresql"), ["--rows", "9"])
+    assert run_all.extra_args("import_incidents", "postgresql") == ["--rows", "9"]
     assert run_all.extra_args("import_incidents", "sqlite") == []
     monkeypatch.setenv("BENCH_ARGS_IMPORT_INCIDENTS", "--rows 5000 --seed 3")
     assert run_all.extra_args("import_incidents", "sqlite") == ["--rows", "5000", "--seed", "3"]
