@@ -45,6 +45,7 @@ from licensing.incidents.models import Incident, PremisesIncidentLink
 from licensing.premises import exports
 from licensing.premises import services as premises_services
 from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
+from licensing.visits import services as visit_services
 from licensing.visits.models import OBJECTIVES, Visit
 
 EXPECTED_FILE = Path(__file__).parent / "query_plans" / "postgresql.json"
@@ -299,6 +300,8 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
     page_one, cursor = incident_services.incident_history_page(session, hot, limit=50)
     assert cursor is not None and len(page_one) == 50
     in_review = premises_services.PremisesFilter(state="review", authority="LIV")
+    hot_premises = session.get(Premises, hot)
+    assert hot_premises is not None
     return {
         "premises_list_state_authority": lambda: premises_services.list_premises(
             session, officer, in_review, 3, 25
@@ -338,6 +341,9 @@ def _hot_queries(session: Session, ids: dict[str, int]) -> dict[str, Callable[[]
         ),
         "incidents_list_next_page": lambda: exports.incidents_page(
             session, exports.IncidentFilter(), 20_000, 25, 2
+        ),
+        "premises_visits": lambda: visit_services.premises_visits_context(
+            session, officer, hot_premises
         ),
     }
 

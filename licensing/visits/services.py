@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from licensing.audit.models import AuditEvent
 from licensing.audit.services import append_event
@@ -723,25 +723,32 @@ def list_visits(
     return list(items), total
 
 
-# The premises page's two reads of visits, built once (see licensing.db). The page's
-# premises is in the session: each visit takes it from there, not a join.
-_OPEN_VISITS = (
+# The premises page's visits, in one statement built once (see licensing.db): the open
+# ones and the last RECENT_VISITS completed. The page's premises is in the session: each
+# visit takes it from there, not a join. The page names the next visit's officer, never
+# their council (police have none).
+_PREMISES_VISITS = (
     select(Visit)
-    .where(Visit.premises_id == bindparam("premises_id"), Visit.status.in_(OPEN_STATUSES))
-    .options(lazyload(Visit.premises))
-    .order_by(Visit.visit_date, Visit.id)
+    .where(
+        Visit.premises_id == bindparam("premises_id"),
+        or_(
+            Visit.status.in_(OPEN_STATUSES),
+            Visit.id.in_(
+                select(Visit.id)
+                .where(Visit.premises_id == bindparam("premises_id"), Visit.status == COMPLETED)
+                .order_by(Visit.visited_at.desc(), Visit.id.desc())
+                .limit(RECENT_VISITS)
+            ),
+        ),
+    )
+    .options(lazyload(Visit.premises), joinedload(Visit.officer).lazyload(User.authority))
 )
-_RECENT_VISITS = (
-    select(Visit)
-    .where(Visit.premises_id == bindparam("premises_id"), Visit.status == COMPLETED)
-    .options(lazyload(Visit.premises))
-    .order_by(Visit.visited_at.desc(), Visit.id.desc())
-    .limit(RECENT_VISITS)
-)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def premises_visits_context(session: Session, user: User, premises: Premises) -> dict[str, Any]:
-    """What templates/visits/_premises_visits.html needs for one premises page.
+    """What templates/visits/_premises_visits.html needs for one premises page: the open
+    visits, soonest first, and the recent completed ones, newest first.
 
     Council and admin users get `visible: False` and the partial shows nothing: visits
     are police work.
@@ -749,9 +756,15 @@ def premises_visits_context(session: Session, user: User, premises: Premises) ->
     if not user.is_police or not can_see_premises(user, premises):
         return {"visible": False}
     today = london_today()
-    of_premises = {"premises_id": premises.id}
-    open_visits = list(session.scalars(_OPEN_VISITS, of_premises))
-    recent = list(session.scalars(_RECENT_VISITS, of_premises))
+    visits = session.scalars(_PREMISES_VISITS, {"premises_id": premises.id}).all()
+    open_visits = sorted(
+        (v for v in visits if v.status in OPEN_STATUSES), key=lambda v: (v.visit_date, v.id)
+    )
+    recent = sorted(
+        (v for v in visits if v.status == COMPLETED),
+        key=lambda v: (v.visited_at or _NEVER, v.id),
+        reverse=True,
+    )
     return {
         "visible": True,
         "today": today,
