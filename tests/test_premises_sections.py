@@ -182,5 +182,9 @@ def test_an_empty_section_is_not_read_and_a_full_one_is_shown(
         assert text not in empty_html, what
         assert text in full_html, what
     assert 'id="bundles"' in full_html
+    # The agreed plan is an intervention in "Did it work?" (its read, skipped on the
+    # empty page, is sent on the full one).
+    plan_key = f'data-key="action_plan-{london_today().isoformat()}-plan"'
+    assert plan_key not in empty_html and plan_key in full_html
     # Six sections' reads are sent now that each has a row, and were not before.
     assert full_count - empty_count >= 6, (empty_count, full_count)

@@ -290,9 +290,12 @@ def find_interventions(
     premises_ids: Sequence[int] | None = None,
     first: date | None = None,
     last: date | None = None,
+    *,
+    with_plans: bool = True,
 ) -> list[Intervention]:
     """Warnings, agreed action plans and review outcomes, on the given premises (all when
-    None), whose day falls in first … last (inclusive, either end open), oldest first."""
+    None), whose day falls in first … last (inclusive, either end open), oldest first.
+    `with_plans` False leaves out action plans, unread (for premises known to have none)."""
     statement = _intervention_events(premises_ids is not None, first is not None)
     parameters = {
         "premises_ids": list(premises_ids or ()),
@@ -315,8 +318,9 @@ def find_interventions(
             found.append(
                 Intervention(int(premises_id), REVIEW_OUTCOME, day, outcome, seq, to_state)
             )
-    for premises_id, agreed_on in agreed_action_plans(session, premises_ids):
-        found.append(Intervention(premises_id, ACTION_PLAN, agreed_on))
+    if with_plans:
+        for premises_id, agreed_on in agreed_action_plans(session, premises_ids):
+            found.append(Intervention(premises_id, ACTION_PLAN, agreed_on))
     return sorted(
         (
             iv
@@ -550,11 +554,17 @@ def assess(
 
 
 def premises_assessment(
-    session: Session, premises: Premises, days: int, now: datetime | None = None
+    session: Session,
+    premises: Premises,
+    days: int,
+    now: datetime | None = None,
+    *,
+    any_plan: bool = True,
 ) -> list[Assessment]:
-    """Each intervention on the premises with its before/after figures, newest first."""
+    """Each intervention on the premises with its before/after figures, newest first.
+    `any_plan` False: the caller knows the premises has no action plan (not read)."""
     now = now or utcnow()
-    interventions = find_interventions(session, [premises.id])
+    interventions = find_interventions(session, [premises.id], with_plans=any_plan)
     if not interventions:
         return []
     # The same bounds assess() asks for: each window, cut off at now while it runs.

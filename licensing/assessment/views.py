@@ -59,14 +59,17 @@ class PremisesSection:
         return [(assessment_key(a), a) for a in self.assessments]
 
 
-def premises_section(session: Session, user: User, premises: Premises) -> PremisesSection | None:
+def premises_section(
+    session: Session, user: User, premises: Premises, *, any_plan: bool = True
+) -> PremisesSection | None:
     """The premises page's assessment, or None for a user who may not see assessments.
-    The window comes from the page's `window_days` query parameter."""
+    The window comes from the page's `window_days` query parameter; `any_plan` False
+    (the page knows the premises has no action plan) skips reading agreed plans."""
     if not allowed(user, Action.VIEW_ASSESSMENT, premises.authority_id):
         return None
     asked = (request.args.get("window_days") or "").strip()[:10]
     days, problem = services.parse_window_days(asked, default_window_days())
-    assessments = services.premises_assessment(session, premises, days)
+    assessments = services.premises_assessment(session, premises, days, any_plan=any_plan)
     return PremisesSection(
         assessments=assessments,
         chart=before_after_chart(assessments),

@@ -293,7 +293,7 @@ def _render_detail(
             incidents_after=_incidents_after(),
             linked_total=linked_total,
             chart=weekly_chart(weeks, series),
-            assessment=premises_section(session, _user(), premises),
+            assessment=premises_section(session, _user(), premises, any_plan=present.action_plans),
             suggested=suggested if allowed(_user(), Action.REVIEW_LINK_SUGGESTIONS) else 0,
             recommendations=(
                 recommendations.open_recommendations(session, premises.id)
