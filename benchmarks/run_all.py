@@ -430,16 +430,16 @@ def pg_copy(
         url = _pg_url(server_url, database)
         if data is not None and data.upgrade_copies:
             _upgrade(url)
-        _checkpoint(admin)
+        _pg_checkpoint(admin)
         yield url, evidence
     finally:
         _pg_drop(admin, database)
-        _checkpoint(admin)
+        _pg_checkpoint(admin)
         admin.dispose()
         shutil.rmtree(evidence, ignore_errors=True)
 
 
-def _checkpoint(admin: Any) -> None:
+def _pg_checkpoint(admin: Any) -> None:
     """Write out what the server has in hand now, before a benchmark starts. Copying the
     template and a million-row import each leave gigabytes of WAL, and the checkpoint
     they set off is spread over minutes (checkpoint_completion_target): left alone, its
