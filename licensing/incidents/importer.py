@@ -640,7 +640,9 @@ class _BulkWriter:
             self._send(self._recorded)
             self._recorded = []
 
-    def _executemany(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_rows(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows a parameter set each, the fixed values added to each: SQLite by
+        executemany, PostgreSQL by COPY."""
         if rows:
             fixed = table.fixed_values
             self.execute(table.name, 0, [row + fixed for row in rows] if fixed else rows)
@@ -648,7 +650,7 @@ class _BulkWriter:
     def _insert_whole(self, table: _Table, rows: list[tuple[Any, ...]]) -> int:
         """Insert as many rows as fill whole multi-row statements; how many that was."""
         if not self.sqlite:  # PostgreSQL: one COPY
-            self._executemany(table, rows)
+            self._insert_rows(table, rows)
             return len(rows)
         per = self._per_statement(table)
         whole = len(rows) - len(rows) % per
@@ -661,10 +663,10 @@ class _BulkWriter:
         return whole
 
     def insert(self, table: _Table, rows: list[tuple[Any, ...]]) -> None:
-        """Insert every row: whole multi-row statements, then the rest with executemany (so
-        only two statements per table are ever prepared)."""
+        """Insert every row: whole multi-row statements, then the rest a row at a time (so
+        only two statements per table are ever prepared); PostgreSQL: all by COPY."""
         whole = self._insert_whole(table, rows)
-        self._executemany(table, rows[whole:])
+        self._insert_rows(table, rows[whole:])
 
     def write_batch(self, incidents: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> None:
         """Insert a batch of incident rows and their link rows, in whole statements; the
