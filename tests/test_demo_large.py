@@ -17,14 +17,13 @@ from sqlalchemy import DateTime, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from licensing import create_app
+from licensing import create_app, demo, demo_large
 from licensing.audit.services import verify_chains
 from licensing.auth.models import User
 from licensing.cli import upgrade_database
 from licensing.db import Base, get_session
 from licensing.deadlines.models import Deadline
 from licensing.deadlines.services import calendar, deadlines_for
-from licensing import demo, demo_large
 from licensing.demo import DEMO_PASSWORD, USERS
 from licensing.demo_large import (
     AUTHORITIES,
