@@ -7,13 +7,13 @@ Statements built once: the reads every request or every premises page makes are 
 module-level statements with bound parameters (or `functools.cache` builders, one
 statement per shape of query) and run with new values. SQLAlchemy builds a fresh
 statement and works out its cache key each time one is written inline, and for a read
-of a few rows that costs more than the database's own work (benchmarks/RESULTS.md,
+of a few rows that costs more than the database's own work (benchmarks/HISTORY.md,
 eighth session). Elsewhere, statements are written inline where they are used.
 
 Core rows for display-only reads: a read whose rows are only shown (a chart's counts, a
 history page, a count) selects plain table columns (`Model.__table__.c`), so the Session
 runs it as a Core statement and hands back Core rows, which cost a fraction of what
-ORM-annotated columns or objects cost to build (benchmarks/RESULTS.md, ninth session).
+ORM-annotated columns or objects cost to build (benchmarks/HISTORY.md, ninth session).
 Anything that is changed, or whose relationships or methods a template uses, is read as
 objects.
 """
