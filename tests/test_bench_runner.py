@@ -158,6 +158,17 @@ def test_discover_reads_each_benchmarks_data_and_skips_support_modules(tmp_path:
     assert [(b.name, b.data) for b in found] == [("alpha", "fresh"), ("beta", "large")]
 
 
+def test_pages_run_first_and_the_import_last(tmp_path: Path) -> None:
+    for name in ("import_incidents", "alpha", "pages", "zeta"):
+        (tmp_path / f"{name}.py").write_text(f'"""{name}."""\n')
+    assert [b.name for b in run_all.discover(tmp_path)] == [
+        "pages",
+        "alpha",
+        "zeta",
+        "import_incidents",
+    ]
+
+
 def test_the_real_benchmarks_declare_what_they_need() -> None:
     found = {b.name: b.data for b in run_all.discover()}
     assert found["import_incidents"] == "fresh"
