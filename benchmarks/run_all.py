@@ -84,10 +84,11 @@ RESULTS_JSON = HERE / "results.json"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # Modules here that are not benchmarks.
 SUPPORT = {"common", "loadgen", "run_all", "__init__"}
-# Where a benchmark runs among the rest on each database (the others by name, between):
-# the pages' in-process ratios are the most sensitive figures, and they read 10-30% worse
-# in the minutes after heavy work, database or not (benchmarks/HISTORY.md, twelfth
-# session), so they run first; the million-row import, the heaviest, runs last.
+# When a benchmark runs among the rest (the others by name, between; see run_plan): the
+# pages' in-process ratios are the most sensitive figures, and they read 10-30% worse in
+# the minutes after heavy work, database or not (benchmarks/HISTORY.md, twelfth session),
+# so they run first, on every database; the million-row import, the heaviest, runs last,
+# on every database.
 RUN_ORDER = {"pages": 0, "import_incidents": 2}
 DEMO_SOURCE = ROOT / "licensing" / "demo_large.py"
 # Extra options per benchmark and database, to keep one database's run well under 15
@@ -124,6 +125,23 @@ def discover(directory: Path = HERE) -> list[Benchmark]:
         )
         found.append(Benchmark(path.stem, path, match.group(1) if match else "large"))
     return sorted(found, key=lambda b: (RUN_ORDER.get(b.name, 1), b.name))
+
+
+def run_plan(
+    benchmarks: Sequence[Benchmark], databases: Sequence[str]
+) -> list[tuple[Benchmark, str]]:
+    """Each benchmark on each database, in the order they run: by RUN_ORDER first (so
+    the pages run on every database before the import runs on any), then database by
+    database in the order given, then as `discover` ordered them."""
+    position = {b.name: i for i, b in enumerate(benchmarks)}
+    return sorted(
+        ((b, d) for d in databases for b in benchmarks),
+        key=lambda pair: (
+            RUN_ORDER.get(pair[0].name, 1),
+            databases.index(pair[1]),
+            position[pair[0].name],
+        ),
+    )
 
 
 # ---- the machine ---------------------------------------------------------------------------
@@ -678,29 +696,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     records: list[Record] = []
     data_lines: list[str] = []
     try:
-        for database in databases:
-            needs_large = any(b.data == "large" for b in benchmarks)
-            data = None
-            if needs_large:
+        # Every data set first (building one is the heaviest work of all), then the runs.
+        datasets: dict[str, DataSet] = {}
+        if any(b.data == "large" for b in benchmarks):
+            for database in databases:
                 data = (
                     sqlite_dataset(args.scale, args.seed)
                     if database == "sqlite"
                     else pg_dataset(server_url, args.scale, args.seed)
                 )
+                datasets[database] = data
                 data_lines.append(f"{database}: {data.description}")
                 print(f"[bench] data set on {database}: {data.description}", flush=True)
-            for benchmark in benchmarks:
-                source = data if benchmark.data == "large" else None
-                copy = (
-                    sqlite_copy(source, workdir, benchmark.name)
-                    if database == "sqlite"
-                    else pg_copy(server_url, source, workdir, benchmark.name)
-                )
-                try:
-                    with copy as (url, evidence):
-                        records += run_one(benchmark, database, url, evidence, workdir, timeout)
-                except Exception as error:  # noqa: BLE001 - one benchmark's set-up failing
-                    records.append(failure(benchmark.name, database, f"set-up failed: {error}"))
+        for benchmark, database in run_plan(benchmarks, databases):
+            source = datasets.get(database) if benchmark.data == "large" else None
+            copy = (
+                sqlite_copy(source, workdir, benchmark.name)
+                if database == "sqlite"
+                else pg_copy(server_url, source, workdir, benchmark.name)
+            )
+            try:
+                with copy as (url, evidence):
+                    records += run_one(benchmark, database, url, evidence, workdir, timeout)
+            except Exception as error:  # noqa: BLE001 - one benchmark's set-up failing
+                records.append(failure(benchmark.name, database, f"set-up failed: {error}"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

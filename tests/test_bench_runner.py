@@ -169,6 +169,20 @@ def test_pages_run_first_and_the_import_last(tmp_path: Path) -> None:
     ]
 
 
+def test_the_pages_run_on_every_database_before_the_import_runs_on_any(tmp_path: Path) -> None:
+    for name in ("import_incidents", "alpha", "pages"):
+        (tmp_path / f"{name}.py").write_text(f'"""{name}."""\n')
+    plan = run_all.run_plan(run_all.discover(tmp_path), ["sqlite", "postgresql"])
+    assert [(b.name, database) for b, database in plan] == [
+        ("pages", "sqlite"),
+        ("pages", "postgresql"),
+        ("alpha", "sqlite"),
+        ("alpha", "postgresql"),
+        ("import_incidents", "sqlite"),
+        ("import_incidents", "postgresql"),
+    ]
+
+
 def test_the_real_benchmarks_declare_what_they_need() -> None:
     found = {b.name: b.data for b in run_all.discover()}
     assert found["import_incidents"] == "fresh"
