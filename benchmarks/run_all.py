@@ -124,7 +124,12 @@ def discover(directory: Path = HERE) -> list[Benchmark]:
             re.MULTILINE,
         )
         found.append(Benchmark(path.stem, path, match.group(1) if match else "large"))
-    return sorted(found, key=lambda b: (RUN_ORDER.get(b.name, 1), b.name))
+    return sorted(found, key=lambda b: (run_rank(b), b.name))
+
+
+def run_rank(benchmark: Benchmark) -> int:
+    """Where the benchmark's runs come among the rest: RUN_ORDER's, or 1 (between)."""
+    return RUN_ORDER.get(benchmark.name, 1)
 
 
 def run_plan(
@@ -136,11 +141,7 @@ def run_plan(
     position = {b.name: i for i, b in enumerate(benchmarks)}
     return sorted(
         ((b, d) for d in databases for b in benchmarks),
-        key=lambda pair: (
-            RUN_ORDER.get(pair[0].name, 1),
-            databases.index(pair[1]),
-            position[pair[0].name],
-        ),
+        key=lambda pair: (run_rank(pair[0]), databases.index(pair[1]), position[pair[0].name]),
     )
 
 
