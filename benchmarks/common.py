@@ -405,6 +405,17 @@ def replay(dbapi_connection: Any, statements: Iterable[Statement]) -> int:
     return rows
 
 
+def replay_through_sqlalchemy(connection: Any, statements: Iterable[Statement]) -> int:
+    """Run `statements` through a SQLAlchemy Connection as the driver received them
+    (`exec_driver_sql`: nothing compiled, no ORM, no result types), fetching every row;
+    returns the row count. The least any use of SQLAlchemy adds to `replay`: its
+    Connection and Result around the same cursor."""
+    rows = 0
+    for statement in statements:
+        rows += len(connection.exec_driver_sql(statement["sql"], statement["parameters"]).all())
+    return rows
+
+
 def bare_connection(url: str, *, autocommit: bool = True) -> Any:
     """A plain DBAPI connection to the database at SQLAlchemy `url`, through the driver
     the app's engine uses (sqlite3, or psycopg for postgresql+psycopg). With

@@ -17,8 +17,12 @@ token for the demo officer with `issue_token`.
    where the Core rows of a table-column statement are built; wherever in the request
    that happens, the user's load and SQL run while rendering included), and the same
    captured reads replayed through the same DBAPI driver (sqlite3 or psycopg) with
-   fetchall, right after each request: the bare figure. Target: ORM within 2x of bare. The whole request less template rendering
-   (which adds the web framework, sign-in checks, forms and charts) is given beside it.
+   fetchall, right after each request: the bare figure. Target: ORM within 2x of bare.
+   Beside it, the same reads through SQLAlchemy's Connection as the driver received them
+   (`exec_driver_sql`: nothing compiled, no ORM, no result types), measured as the bare
+   replay is: SQLAlchemy's floor, the least any use of it adds to bare; and the whole
+   request less template rendering (which adds the web framework, sign-in checks, forms
+   and charts).
 2. gunicorn with the repo's gunicorn.conf.py and 2 workers on a loopback port, signed in
    over HTTP (POST /sign-in with its CSRF token); load from a separate process
    (benchmarks/loadgen.py, open loop): each page at 20 requests/s for --duration seconds,
@@ -74,6 +78,7 @@ from benchmarks.common import (  # noqa: E402
     orm_timer,
     record,
     replay,
+    replay_through_sqlalchemy,
     write_records,
 )
 from licensing import create_app  # noqa: E402
@@ -186,6 +191,7 @@ class InProcess:
     orm_ms: float
     sql_ms: float
     bare_ms: float
+    floor_ms: float
 
 
 def measure_in_process(
@@ -253,7 +259,9 @@ def measure_in_process(
         # statement pays for the BEGIN in both), ended untimed, as the request's is after
         # its data.
         connection = bare_connection(url, autocommit=False)
-        totals, datas, orms, sqls, bares = [], [], [], [], []
+        # The app's own engine (its pool, its connect-time settings and events).
+        through_sqlalchemy = app.extensions["db_engine"].connect()
+        totals, datas, orms, sqls, bares, floors = [], [], [], [], [], []
         in_render = 0
 
         def bare() -> float:
@@ -265,6 +273,16 @@ def measure_in_process(
             replay(connection, reads)
             seconds = time.perf_counter() - started
             connection.rollback()
+            return seconds * 1000
+
+        def floor() -> float:
+            # As bare(), through SQLAlchemy's Connection and Result around the same driver.
+            replay_through_sqlalchemy(through_sqlalchemy, reads)
+            through_sqlalchemy.rollback()
+            started = time.perf_counter()
+            replay_through_sqlalchemy(through_sqlalchemy, reads)
+            seconds = time.perf_counter() - started
+            through_sqlalchemy.rollback()
             return seconds * 1000
 
         # Each request is followed at once by its bare replay, so that both halves of the
@@ -283,8 +301,10 @@ def measure_in_process(
                 orms.append(orm)
                 sqls.append(sql)
                 bares.append(bare())
+                floors.append(floor())
         finally:
             connection.close()
+            through_sqlalchemy.close()
     finally:
         before_render_template.disconnect(rendering_started, app)
         template_rendered.disconnect(rendering_done, app)
@@ -302,6 +322,7 @@ def measure_in_process(
         orm_ms=median(orms),
         sql_ms=median(sqls),
         bare_ms=median(bares),
+        floor_ms=median(floors),
     )
 
 
@@ -532,12 +553,14 @@ def main() -> None:
         )
         ratio = figures.orm_ms / figures.bare_ms if figures.bare_ms else math.inf
         whole = figures.data_ms / figures.bare_ms if figures.bare_ms else math.inf
+        floor = figures.floor_ms / figures.bare_ms if figures.bare_ms else math.inf
         print(
             f"  {page.label}: {figures.statements} statements ({figures.render_statements} while"
             f" rendering, {figures.outside_statements} outside the ORM), request"
             f" {figures.request_ms:.1f} ms, less rendering"
             f" {figures.data_ms:.1f} ms, in the ORM {figures.orm_ms:.1f} ms, bare"
-            f" {figures.bare_ms:.1f} ms, ratio {ratio:.2f} (request less rendering {whole:.2f})",
+            f" {figures.bare_ms:.1f} ms, ratio {ratio:.2f} (SQLAlchemy's floor {floor:.2f},"
+            f" request less rendering {whole:.2f})",
             flush=True,
         )
         records.append(
@@ -557,6 +580,9 @@ def main() -> None:
                 f" {figures.sql_ms:.1f} ms of it inside the driver's cursor; the figure is"
                 " the time inside SQLAlchemy (Session.execute, and building objects or"
                 " rows from the cursor's as they are fetched);"
+                " SQLAlchemy's floor (the same reads through Connection.exec_driver_sql:"
+                f" nothing compiled, no ORM, no result types) {figures.floor_ms:.3g} ms"
+                f" ({floor:.2f}x bare);"
                 f" the whole request less template rendering"
                 f"{'' if not page.api else ' (none: JSON)'} is {figures.data_ms:.1f} ms"
                 f" ({whole:.2f}x bare) of {figures.request_ms:.1f} ms; median of {figures.runs}",
