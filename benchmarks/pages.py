@@ -264,25 +264,15 @@ def measure_in_process(
         totals, datas, orms, sqls, bares, floors = [], [], [], [], [], []
         in_render = 0
 
-        def bare() -> float:
+        def warmed_then_timed(run: Any, through: Any) -> float:
             # Back to back: once to warm the processor's caches for the driver after the
             # request, then timed, as the bare figure has always been measured.
-            replay(connection, reads)
-            connection.rollback()
+            run(through, reads)
+            through.rollback()
             started = time.perf_counter()
-            replay(connection, reads)
+            run(through, reads)
             seconds = time.perf_counter() - started
-            connection.rollback()
-            return seconds * 1000
-
-        def floor() -> float:
-            # As bare(), through SQLAlchemy's Connection and Result around the same driver.
-            replay_through_sqlalchemy(through_sqlalchemy, reads)
-            through_sqlalchemy.rollback()
-            started = time.perf_counter()
-            replay_through_sqlalchemy(through_sqlalchemy, reads)
-            seconds = time.perf_counter() - started
-            through_sqlalchemy.rollback()
+            through.rollback()
             return seconds * 1000
 
         # Each request is followed at once by its bare replay, so that both halves of the
@@ -300,8 +290,9 @@ def measure_in_process(
                 datas.append(data)
                 orms.append(orm)
                 sqls.append(sql)
-                bares.append(bare())
-                floors.append(floor())
+                bares.append(warmed_then_timed(replay, connection))
+                # SQLAlchemy's Connection and Result around the same driver, measured alike.
+                floors.append(warmed_then_timed(replay_through_sqlalchemy, through_sqlalchemy))
         finally:
             connection.close()
             through_sqlalchemy.close()

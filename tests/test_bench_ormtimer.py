@@ -1,16 +1,26 @@
-"""benchmarks/common.OrmTimer: what the pages benchmark counts as time inside the ORM."""
+"""benchmarks/common: what the pages benchmark counts as time inside the ORM (OrmTimer),
+and its replays of a request's captured reads, bare (the DBAPI driver) and through
+SQLAlchemy's Connection (its floor)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Integer, String, create_engine, select
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from benchmarks.common import OrmTimer
+from benchmarks.common import (
+    OrmTimer,
+    SqlCapture,
+    bare_connection,
+    is_read,
+    replay,
+    replay_through_sqlalchemy,
+)
 
 
 class _Base(DeclarativeBase):
@@ -106,3 +116,33 @@ def test_uninstall_puts_the_orm_back(session):
     timer.uninstall()
     assert Session._execute_internal is original and Result.all is original_all
     assert len(session.scalars(select(_Thing)).all()) == 2000
+
+
+def test_captured_reads_replay_alike_bare_and_through_sqlalchemy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'things.sqlite'}"
+    engine = create_engine(url)
+    _Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(_Thing(id=n, name=f"thing {n}") for n in range(1, 101))
+        session.commit()
+    capture = SqlCapture(engine)
+    with Session(engine) as session, capture.capturing() as statements:
+        wanted = session.scalars(select(_Thing).where(_Thing.id > 40)).all()
+        session.get(_Thing, 7)
+        session.add(_Thing(id=500, name="written"))  # a write: never replayed
+        session.flush()
+        session.rollback()
+    reads = [s for s in statements if is_read(s)]
+    assert len(reads) == 2 and len(statements) == 3
+
+    bare = bare_connection(url)
+    try:
+        assert replay(bare, reads) == len(wanted) + 1 == 61
+    finally:
+        bare.close()
+    with engine.connect() as connection:
+        assert replay_through_sqlalchemy(connection, reads) == 61
+        # Exactly as captured: the statements' own parameters, nothing recompiled.
+        assert replay_through_sqlalchemy(connection, reads[1:]) == 1
+        assert connection.exec_driver_sql("SELECT count(*) FROM things").scalar() == 100
+    engine.dispose()
