@@ -48,15 +48,21 @@ from licensing.premises.models import Premises
 from tests.conftest import ON_POSTGRES, PASSWORD, TEST_DATABASE_URL, csrf_from, record_evidence
 from tests.smtp_support import Inbox, SmtpServer
 
-pytestmark = pytest.mark.skipif(
-    not ON_POSTGRES,
-    reason="the multi-node test needs PostgreSQL (TEST_DATABASE_URL): "
-    "nodes share one database server, which SQLite is not",
-)
+# The nodes share one Redis for sign-in limits, as production's do. A run without one
+# fails rather than passing by skipping; TEST_REDIS_URL=none leaves the test out on
+# purpose (a machine with PostgreSQL and no Redis).
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+pytestmark = [
+    pytest.mark.skipif(
+        not ON_POSTGRES,
+        reason="the multi-node test needs PostgreSQL (TEST_DATABASE_URL): "
+        "nodes share one database server, which SQLite is not",
+    ),
+    pytest.mark.skipif(REDIS_URL == "none", reason="TEST_REDIS_URL=none: no shared Redis"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 METRICS_TOKEN = "multinode-metrics-token-0123456789"  # noqa: S105 - a test value
 SECRET_KEY = "multinode-shared-secret-key-0123456789"  # noqa: S105 - a test value
 EMAILS = 16
@@ -122,13 +128,16 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    """The Redis every node counts sign-in attempts in (skipped if none answers)."""
+    """The Redis every node counts sign-in attempts in (fails if none answers)."""
     import redis
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
     except redis.RedisError:
-        pytest.skip(f"no Redis answering at {REDIS_URL} (set TEST_REDIS_URL)")
+        pytest.fail(
+            f"no Redis answering at {REDIS_URL}: start one, point TEST_REDIS_URL at one,"
+            " or set TEST_REDIS_URL=none to leave the multi-node test out"
+        )
     return REDIS_URL
 
 

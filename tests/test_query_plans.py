@@ -47,7 +47,9 @@ from licensing.premises import services as premises_services
 from licensing.premises.models import LicensingAuthority, Premises, ReviewApplication
 from licensing.visits import services as visit_services
 from licensing.visits.models import OBJECTIVES, Visit
+from tests.conftest import ON_POSTGRES
 
+POSTGRES_ONLY = "PostgreSQL {}: run with TEST_DATABASE_URL naming a PostgreSQL server"
 EXPECTED_FILE = Path(__file__).parent / "query_plans" / "postgresql.json"
 # Tables the test fills with 10,000 rows or more, as a live register has many times
 # that: none may be read whole. (The premises and deadlines are fewer here, so a Seq
@@ -413,12 +415,11 @@ def register(app: Flask, session: Session) -> dict[str, int]:
     return ids
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason=POSTGRES_ONLY.format("plans"))
 def test_postgresql_plans_of_the_hot_queries_are_the_kept_ones(
     app: Flask, session: Session, register: dict[str, int], capture: Any
 ) -> None:
     engine: Engine = app.extensions["db_engine"]
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL plans: run with TEST_DATABASE_URL naming a PostgreSQL server")
     actual: dict[str, list[list[str]]] = {}
     seq_scans: dict[str, list[str]] = {}
     for name, work in _hot_queries(session, register).items():
@@ -453,12 +454,11 @@ def test_postgresql_plans_of_the_hot_queries_are_the_kept_ones(
         )
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite plans: this run is on PostgreSQL")
 def test_sqlite_searches_the_big_tables_along_an_index(
     app: Flask, session: Session, register: dict[str, int], capture: Any
 ) -> None:
     engine: Engine = app.extensions["db_engine"]
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite plans: this run is on PostgreSQL")
     scans: dict[str, list[str]] = {}
     searched: set[str] = set()
     for name, work in _hot_queries(session, register).items():
@@ -516,6 +516,7 @@ def test_the_history_pages_join_up(app: Flask, session: Session, register: dict[
     )
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason=POSTGRES_ONLY.format("statistics"))
 def test_postgresql_finds_todays_open_visits_on_a_day_of_many_completed_ones(
     app: Flask, session: Session
 ) -> None:
@@ -525,8 +526,6 @@ def test_postgresql_finds_todays_open_visits_on_a_day_of_many_completed_ones(
     visits' primary key, reading them all; migration 0015's extended statistics show it
     that few are, and it searches (status, visit_date)."""
     engine: Engine = app.extensions["db_engine"]
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL statistics: run with TEST_DATABASE_URL naming a PostgreSQL server")
     today = NOW.date()
     with engine.begin() as connection:
         connection.execute(
